@@ -1,0 +1,15 @@
+"""lstm_unsup: unsupervised learning of video representations with LSTMs.
+
+A JAX/Flax replication of N. Srivastava, E. Mansimov and R. Salakhutdinov,
+"Unsupervised Learning of Video Representations using LSTMs", ICML 2015
+(arXiv:1502.04681).
+
+Notation used in tensor names throughout the package (`frames_BxTxD`):
+
+  B  batch size                 T  input (encoder) time steps
+  K  decoded time steps         D  features per frame (4096 for 64x64)
+  H  hidden units per layer     G  gate pre-activations, 4 * H
+  C  classes                    L  stacked LSTM layers
+"""
+
+__version__ = "0.1.0"
