@@ -1,0 +1,328 @@
+"""Moving MNIST as the authors generate it: bouncing digits, a pure function.
+
+`generate(digits, seed, batch_size)` returns `frames_BxTxHxW`, float32 in
+[0, 1], following the authors' BouncingMNISTDataHandler (data_handler.py of
+mansimov/unsupervised-videos; paper section 2):
+
+  * a digit's top-left corner starts uniformly in the unit square, which maps
+    to the free range image_size - digit_size (64 - 28 = 36 px);
+  * its direction is uniform on the circle, with velocity (row, column) =
+    speed * (sin a, cos a) and fixed speed `step_length` = 0.1 of the free
+    range (3.6 px per frame);
+  * each frame first takes a step, then clamps any coordinate that left
+    [0, 1] to the wall and flips that velocity component; the position is
+    recorded after the step, so the drawn start is never shown;
+  * pixels are floor(position * 36), and overlapping digits combine by an
+    elementwise max.
+
+Options: `bounce="reflect"` swaps clamp-and-flip for exact mirror reflection
+(the TFDS moving_sequence rule; floor and step-then-record stay, so only the
+wall rule changes); `speed_range=(lo, hi)` draws each digit's speed uniformly,
+as the paper's text says, and then `step_length` is unused; any number of
+digits and any frame size.
+
+Where we differ from the handler on purpose: it uses numpy's global seed,
+while each batch here has its own generator from (seed, stream, index), so a
+batch is the same on any machine and the train / valid / test streams are
+independent; and digits are drawn uniformly with replacement per batch,
+where the handler walks a shuffled list (each digit is equally likely both
+ways).
+
+Speed: trajectories are vectorised over batch and digits (a loop over the T
+frames only), and pasting is a few fancy-index operations per chunk of
+sequences (`paste_max`). benchmarks/data_generator.py compares it with the
+same rules as a plain loop (reference_loop.py): about 3.5x faster at batch 80
+on 2 CPU cores, where writing the 26 MB of float32 output is already a
+quarter of the time.
+
+Shapes: B batch, M digits per sequence, T frames, H x W frame, h x w digit.
+
+See it: `python -m lstm_unsup.data.moving_mnist --preview out.gif`.
+"""
+
+import argparse
+import dataclasses
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from lstm_unsup.data.digits import Digits
+
+STREAMS = {"train": 0, "valid": 1, "test": 2}
+BOUNCES = ("authors", "reflect")
+CHUNK_BYTES = 2**21  # frames pasted per chunk: 2 MiB stays in cache
+SeedLike = int | Sequence[int]
+
+
+def batch_rng(
+  seed: SeedLike, stream: str | int = "train", index: int = 0
+) -> np.random.Generator:
+  """The random generator of one batch, independent per (seed, stream, index).
+
+  numpy's SeedSequence spawn keys give statistically independent streams, so
+  no training batch shares its draws with a validation or test batch.
+  """
+  if isinstance(seed, numbers.Integral):
+    entropy = int(seed)
+  else:
+    entropy = tuple(int(s) for s in seed)
+  if np.any(np.asarray(entropy) < 0):
+    raise ValueError(f"Seeds must be non-negative integers; got {seed!r}.")
+  if isinstance(stream, str):
+    if stream not in STREAMS:
+      raise ValueError(f"Unknown stream {stream!r}; choose one of {STREAMS}.")
+    stream = STREAMS[stream]
+  if stream < 0 or index < 0:
+    raise ValueError(f"stream and index must be >= 0; got {stream}, {index}.")
+  sequence = np.random.SeedSequence(entropy, spawn_key=(stream, index))
+  return np.random.Generator(np.random.PCG64(sequence))
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+  """The random draws behind one batch; everything else is deterministic."""
+
+  digit_ids_BxM: np.ndarray  # indices into the digit pool
+  start_BxMx2: np.ndarray  # (row, column) of the top-left corner in [0, 1)
+  velocity_BxMx2: np.ndarray  # step per frame, in units of the free range
+
+
+def draw_motion(
+  rng: np.random.Generator,
+  batch_size: int,
+  num_digits: int,
+  pool_size: int,
+  *,
+  step_length: float = 0.1,
+  speed_range: tuple[float, float] | None = None,
+) -> Motion:
+  """Draws digits, starts, directions (and speeds), in this fixed order."""
+  shape = (batch_size, num_digits)
+  digit_ids = rng.integers(0, pool_size, size=shape)
+  start = rng.random(shape + (2,))
+  angle = 2 * np.pi * rng.random(shape)
+  if speed_range is None:
+    speed = np.full(shape, float(step_length))
+  else:
+    speed = rng.uniform(speed_range[0], speed_range[1], size=shape)
+  direction = np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+  return Motion(digit_ids, start, speed[..., None] * direction)
+
+
+def trajectories(
+  start_BxMx2: np.ndarray,
+  velocity_BxMx2: np.ndarray,
+  num_frames: int,
+  bounce: str = "authors",
+) -> np.ndarray:
+  """Positions in the unit square after each of the T steps: BxMxTx2."""
+  if bounce == "reflect":  # mirror at 0 and 1: fold the straight line
+    steps_T = np.arange(1, num_frames + 1, dtype=np.float64)
+    line = start_BxMx2[..., None, :] + (
+      velocity_BxMx2[..., None, :] * steps_T[:, None]
+    )
+    folded = np.mod(line, 2.0)
+    return np.minimum(folded, 2.0 - folded)
+  if bounce != "authors":
+    raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
+  position = np.array(start_BxMx2, dtype=np.float64)
+  velocity = np.array(velocity_BxMx2, dtype=np.float64)
+  out_BxMxTx2 = np.empty(position.shape[:-1] + (num_frames, 2))
+  for t in range(num_frames):  # sequential in time, vectorised over digits
+    position += velocity
+    at_wall = (position <= 0.0) | (position >= 1.0)
+    np.clip(position, 0.0, 1.0, out=position)
+    np.negative(velocity, out=velocity, where=at_wall)
+    out_BxMxTx2[..., t, :] = position
+  return out_BxMxTx2
+
+
+def to_pixels(unit_BxMxTx2: np.ndarray, free_range: tuple[int, int]):
+  """Top-left (row, column) in pixels: floor(position * free range)."""
+  return np.floor(unit_BxMxTx2 * np.asarray(free_range)).astype(np.int64)
+
+
+def paste_max(
+  digits_BxMxhxw: np.ndarray,
+  positions_BxMxTx2: np.ndarray,
+  frame_shape: tuple[int, int],
+) -> np.ndarray:
+  """Frames (BxTxHxW) with every digit pasted at its position, max-combined.
+
+  How it is fast. In a frame stored row after row, a digit pasted at (r, c)
+  is its h x W zero-padded strip written at flat offset r * W + c: the
+  padding wraps into the columns beside the digit, and adds only zeros,
+  which a max ignores. So each paste is one contiguous run, and one
+  fancy-index read-max-write per digit slot pastes that slot in every frame
+  of a chunk of sequences at once (a slot never overlaps itself within a
+  frame; the first slot lands on a black canvas, so it is just written).
+  Chunks of about CHUNK_BYTES stay in cache.
+  """
+  B, M, h, w = digits_BxMxhxw.shape
+  T = positions_BxMxTx2.shape[2]
+  H, W = frame_shape
+  run = (h - 1) * W + w  # flat length from a digit's first to last pixel
+  strips_BxMxhxW = np.zeros((B, M, h, W), np.float32)
+  np.maximum(digits_BxMxhxw, 0.0, out=strips_BxMxhxW[..., :w])
+  strips_BxMxL = strips_BxMxhxW.reshape(B, M, h * W)[..., :run]
+  frames = np.empty(B * T * H * W, np.float32)
+  itemsize = frames.itemsize
+  runs = as_strided(frames, (frames.size - run + 1, run), (itemsize, itemsize))
+  frame_start_BxT = (np.arange(B)[:, None] * T + np.arange(T)) * (H * W)
+  starts_BxMxT = (
+    frame_start_BxT[:, None]
+    + positions_BxMxTx2[..., 0] * W
+    + positions_BxMxTx2[..., 1]
+  )
+  per_sequence = T * H * W
+  chunk = max(1, CHUNK_BYTES // (per_sequence * itemsize))
+  for b0 in range(0, B, chunk):
+    b1 = min(B, b0 + chunk)
+    frames[b0 * per_sequence : b1 * per_sequence] = 0.0
+    runs[starts_BxMxT[b0:b1, 0]] = strips_BxMxL[b0:b1, 0, None]
+    for m in range(1, M):
+      starts_CxT = starts_BxMxT[b0:b1, m]
+      region_CxTxL = runs[starts_CxT]
+      np.maximum(region_CxTxL, strips_BxMxL[b0:b1, m, None], out=region_CxTxL)
+      runs[starts_CxT] = region_CxTxL
+  return frames.reshape(B, T, H, W)
+
+
+def _digit_pool(digits: Digits | np.ndarray) -> np.ndarray:
+  pool = digits.images_Nx28x28 if isinstance(digits, Digits) else digits
+  pool = np.asarray(pool, dtype=np.float32)
+  if pool.ndim != 3 or 0 in pool.shape:
+    raise ValueError(
+      f"digits must be a non-empty (N, h, w) array of images; got shape "
+      f"{pool.shape}."
+    )
+  return pool
+
+
+def generate(
+  digits: Digits | np.ndarray,
+  seed: SeedLike,
+  batch_size: int,
+  *,
+  num_frames: int = 20,
+  num_digits: int = 2,
+  image_size: int | tuple[int, int] = 64,
+  step_length: float = 0.1,
+  return_info: bool = False,
+  bounce: str = "authors",
+  speed_range: tuple[float, float] | None = None,
+  stream: str | int = "train",
+  index: int = 0,
+):
+  """One batch of Moving MNIST, a pure function of (seed, stream, index).
+
+  Args:
+    digits: a `Digits` or an (N, h, w) array with values in [0, 1].
+    seed: an int or a tuple of ints.
+    image_size: H = W, or (H, W).
+    stream, index: which batch ("train", "valid", "test" or an int; and its
+      number in that stream).
+
+  Returns:
+    frames_BxTxHxW (float32), and with `return_info` also a dict holding
+    `positions` (BxMxTx2 int, top-left row and column in pixels),
+    `digit_ids` (BxM, indices into `digits`), `unit_positions` (BxMxTx2,
+    the same in the unit square) and `velocity` (BxMx2, the initial step).
+  """
+  pool = _digit_pool(digits)
+  H, W = (image_size, image_size) if np.isscalar(image_size) else image_size
+  h, w = pool.shape[1:]
+  if batch_size < 1 or num_frames < 1 or num_digits < 1:
+    raise ValueError(
+      f"batch_size, num_frames and num_digits must be >= 1; got "
+      f"{batch_size}, {num_frames}, {num_digits}."
+    )
+  if H < h or W < w:
+    raise ValueError(f"A {H}x{W} frame cannot hold {h}x{w} digits.")
+  if bounce not in BOUNCES:
+    raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
+  if speed_range is not None and not 0 <= speed_range[0] <= speed_range[1]:
+    raise ValueError(f"speed_range must be 0 <= lo <= hi; got {speed_range}.")
+  if step_length < 0:
+    raise ValueError(f"step_length must be >= 0; got {step_length}.")
+  rng = batch_rng(seed, stream, index)
+  motion = draw_motion(
+    rng,
+    batch_size,
+    num_digits,
+    len(pool),
+    step_length=step_length,
+    speed_range=speed_range,
+  )
+  unit = trajectories(
+    motion.start_BxMx2, motion.velocity_BxMx2, num_frames, bounce
+  )
+  positions = to_pixels(unit, (H - h, W - w))
+  frames = paste_max(pool[motion.digit_ids_BxM], positions, (H, W))
+  if not return_info:
+    return frames
+  info = {
+    "positions": positions,
+    "digit_ids": motion.digit_ids_BxM,
+    "unit_positions": unit,
+    "velocity": motion.velocity_BxMx2,
+  }
+  return frames, info
+
+
+def batches(
+  digits: Digits | np.ndarray,
+  seed: SeedLike,
+  batch_size: int,
+  *,
+  stream: str | int = "train",
+  start_index: int = 0,
+  **options,
+) -> Iterator[np.ndarray]:
+  """Batches `start_index`, `start_index + 1`, ... of one stream, forever."""
+  index = start_index
+  while True:
+    yield generate(
+      digits, seed, batch_size, stream=stream, index=index, **options
+    )
+    index += 1
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  """Writes a GIF and a PNG strip of a few sequences (see --help)."""
+  from absl import logging
+
+  from lstm_unsup.data import preview
+  from lstm_unsup.data.digits import SOURCES, load_digits
+
+  parser = argparse.ArgumentParser(description=main.__doc__)
+  parser.add_argument("--preview", required=True, help="output .gif path")
+  parser.add_argument("--source", default="auto", choices=SOURCES)
+  parser.add_argument("--split", default="train")
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--num_sequences", type=int, default=4)
+  parser.add_argument("--num_digits", type=int, default=2)
+  parser.add_argument("--num_frames", type=int, default=20)
+  parser.add_argument("--bounce", default="authors", choices=BOUNCES)
+  parser.add_argument("--seed", type=int, default=0)
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.INFO)
+  digits = load_digits(args.source, args.split, args.data_dir)
+  frames = generate(
+    digits,
+    args.seed,
+    args.num_sequences,
+    num_frames=args.num_frames,
+    num_digits=args.num_digits,
+    bounce=args.bounce,
+    stream=args.split,
+  )
+  gif, png = preview.save_preview(frames, args.preview)
+  print(f"Digit source: {digits.source}")
+  print(f"Wrote {gif} and {png}: {args.num_sequences} sequences.")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,134 @@
+"""Tests for the fixed evaluation sets (lstm_unsup/data/test_sets.py)."""
+
+import importlib.util
+import re
+
+import numpy as np
+import pytest
+
+from lstm_unsup.data import test_sets
+from lstm_unsup.data.digits import load_digits
+from lstm_unsup.data.moving_mnist import generate
+
+
+def test_fixed_test_set_is_cached_and_regenerated_identically(tmp_path):
+  first = test_sets.fixed_test_set(150, source="offline", cache_dir=tmp_path)
+  assert first.shape == (150, 20, 64, 64) and first.dtype == np.uint8
+  (path,) = tmp_path.glob("*.npy")
+  for part in ("test", "offline", "n150", "t20", "64x64", "d2", "seed42"):
+    assert part in path.name
+  kept = np.array(first)
+  path.unlink()
+  again = test_sets.fixed_test_set(150, source="offline", cache_dir=tmp_path)
+  np.testing.assert_array_equal(again, kept)
+  assert path.exists()
+
+
+def test_fixed_test_set_is_made_of_test_digits_on_the_test_stream(tmp_path):
+  frames = test_sets.fixed_test_set(120, source="offline", cache_dir=tmp_path)
+  digits = load_digits("offline", "test")
+  # Sequences 100..119 are the first 20 of batch 1 of the "test" stream.
+  expected = generate(digits, test_sets.TEST_SEED, 100, stream="test", index=1)
+  np.testing.assert_array_equal(test_sets.to_float(frames[100:]), expected[:20])
+
+
+def test_smaller_set_is_a_prefix_of_a_bigger_one(tmp_path):
+  small = test_sets.fixed_test_set(30, source="offline", cache_dir=tmp_path)
+  big = test_sets.fixed_test_set(130, source="offline", cache_dir=tmp_path)
+  np.testing.assert_array_equal(small, big[:30])
+
+
+def test_validation_set_uses_other_digits_and_another_stream(tmp_path):
+  valid = test_sets.fixed_validation_set(
+    20, source="offline", cache_dir=tmp_path, num_frames=4
+  )
+  test = test_sets.fixed_test_set(
+    20, source="offline", cache_dir=tmp_path, num_frames=4
+  )
+  assert valid.shape == test.shape == (20, 4, 64, 64)
+  assert not np.array_equal(valid, test)
+  assert {p.name.split("_")[2] for p in tmp_path.glob("*.npy")} == {
+    "valid",
+    "test",
+  }
+
+
+def test_fixed_sets_never_use_training_digits(tmp_path):
+  with pytest.raises(ValueError, match="valid or test"):
+    test_sets.fixed_test_set(10, split="train", cache_dir=tmp_path)
+
+
+def test_cache_with_the_wrong_shape_is_regenerated(tmp_path):
+  good = np.array(
+    test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  )
+  (path,) = tmp_path.glob("*.npy")
+  np.save(path, np.zeros((3, 3), np.uint8))
+  again = test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  np.testing.assert_array_equal(again, good)
+
+
+def _standard_file(path, shape=test_sets.MNIST_TEST_SEQ_SHAPE):
+  """A sparse file with the standard header: no 800 MB written to disk."""
+  frames = np.lib.format.open_memmap(path, "w+", np.uint8, shape)
+  frames[3, 1] = 255  # sequence 1, time 3
+  frames.flush()
+
+
+def test_load_mnist_test_seq_transposes_to_batch_major(tmp_path):
+  _standard_file(tmp_path / "mnist_test_seq.npy")
+  raw = test_sets.load_mnist_test_seq(
+    tmp_path / "mnist_test_seq.npy", as_float=False
+  )
+  assert raw.shape == (10000, 20, 64, 64) and raw.dtype == np.uint8
+  frames = test_sets.load_mnist_test_seq(
+    tmp_path / "mnist_test_seq.npy", num_sequences=2
+  )
+  assert frames.shape == (2, 20, 64, 64) and frames.dtype == np.float32
+  assert frames[1, 3].min() == 1.0 and frames[0].max() == 0.0
+
+
+@pytest.mark.parametrize(
+  "shape, dtype, message",
+  [
+    ((10000, 20, 64, 64), np.uint8, "batch-major"),
+    ((20, 100, 64, 64), np.uint8, "(20, 10000, 64, 64)"),
+    ((20, 3, 64, 64), np.float32, "float32"),
+  ],
+)
+def test_load_mnist_test_seq_rejects_other_files(
+  tmp_path, shape, dtype, message
+):
+  path = tmp_path / "seq.npy"
+  if dtype == np.uint8 and shape[0] == 10000:
+    _standard_file(path, shape)
+  else:
+    np.save(path, np.zeros(shape, dtype))
+  with pytest.raises(ValueError, match=re.escape(message)):
+    test_sets.load_mnist_test_seq(path)
+
+
+def test_load_mnist_test_seq_says_where_to_get_it(tmp_path):
+  with pytest.raises(FileNotFoundError, match="unsupervised_video"):
+    test_sets.load_mnist_test_seq(tmp_path / "missing.npy")
+
+
+def test_tfds_moving_mnist_without_tensorflow_says_so(monkeypatch):
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(
+    importlib.util,
+    "find_spec",
+    lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a),
+  )
+  with pytest.raises(ImportError, match="needs TensorFlow"):
+    test_sets.load_tfds_moving_mnist()
+
+
+def test_tfds_moving_mnist_through_mock_data(tmp_path):
+  pytest.importorskip("tensorflow")  # TFDS builds moving_mnist with it
+  import tensorflow_datasets as tfds
+
+  with tfds.testing.mock_data(num_examples=3):
+    frames = test_sets.load_tfds_moving_mnist(str(tmp_path))
+  assert frames.shape == (3, 20, 64, 64) and frames.dtype == np.float32
+  assert 0.0 <= frames.min() <= frames.max() <= 1.0
