@@ -175,8 +175,8 @@ def main(argv):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 400, "Adam steps for each toy model.")
-flags.DEFINE_integer("seed", 0, "Seed of the initial parameters.")
 
 if __name__ == "__main__":
+  flags.DEFINE_integer("steps", 400, "Adam steps for each toy model.")
+  flags.DEFINE_integer("seed", 0, "Seed of the initial parameters.")
   app.run(main)

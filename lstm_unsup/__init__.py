@@ -13,3 +13,10 @@ Notation used in tensor names throughout the package (`frames_BxTxD`):
 """
 
 __version__ = "0.1.0"
+
+
+def encode(run, frames_BxTxHxW, **kwargs):
+  """Encoder features of videos; see `lstm_unsup.features.encode`."""
+  from lstm_unsup import features  # noqa: PLC0415  (keeps import light)
+
+  return features.encode(run, frames_BxTxHxW, **kwargs)

@@ -23,6 +23,7 @@ projection is one large matmul outside `jax.lax.scan`; the loop body only
 does the H x 4H recurrent matmul.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -138,6 +139,26 @@ def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
   )
 
 
+def pointwise(
+  z_BxG: Array,
+  c_BxH: Array,
+  peephole_3xH: Array | None,
+  gate_fn: Callable = jax.nn.sigmoid,
+  activation_fn: Callable = jnp.tanh,
+) -> Carry:
+  """The elementwise part of the cell, from the full pre-activations z."""
+  z_i, z_f, z_g, z_o = jnp.split(z_BxG, 4, axis=-1)
+  if peephole_3xH is not None:
+    p_i, p_f, p_o = peephole_3xH[:, None]  # each 1 x H
+    z_i = z_i + p_i * c_BxH
+    z_f = z_f + p_f * c_BxH
+  c_new = gate_fn(z_f) * c_BxH + gate_fn(z_i) * activation_fn(z_g)
+  if peephole_3xH is not None:
+    z_o = z_o + p_o * c_new
+  h_new = gate_fn(z_o) * activation_fn(c_new)
+  return c_new, h_new
+
+
 def cell(
   params: LayerParams,
   carry: Carry,
@@ -149,16 +170,9 @@ def cell(
   """One step of the cell, given the input-side pre-activations."""
   c_BxH, h_BxH = carry
   z_BxG = gates_x_BxG + h_BxH @ params["w_recurrent"]
-  z_i, z_f, z_g, z_o = jnp.split(z_BxG, 4, axis=-1)
-  if "w_peephole" in params:
-    p_i, p_f, p_o = params["w_peephole"][:, None]  # each 1 x H
-    z_i = z_i + p_i * c_BxH
-    z_f = z_f + p_f * c_BxH
-  c_new = gate_fn(z_f) * c_BxH + gate_fn(z_i) * activation_fn(z_g)
-  if "w_peephole" in params:
-    z_o = z_o + p_o * c_new
-  h_new = gate_fn(z_o) * activation_fn(c_new)
-  return c_new, h_new
+  return pointwise(
+    z_BxG, c_BxH, params.get("w_peephole"), gate_fn, activation_fn
+  )
 
 
 def step(
@@ -174,6 +188,79 @@ def step(
   return cell(params, carry, gates_x, **cell_kwargs)
 
 
+def _masked(valid_Bx1, new, old):
+  return new if valid_Bx1 is None else jnp.where(valid_Bx1, new, old)
+
+
+def _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  """The time loop; also returns what the backward pass needs."""
+
+  def body(carry, inputs):
+    c, h = carry
+    gx_BxG, valid_B = inputs
+    valid = None if valid_B is None else valid_B[:, None]
+    z = gx_BxG + h @ w_rec
+    c_new, h_new = pointwise(z, c, peep, *fns)
+    c_new = _masked(valid, c_new.astype(c.dtype), c)
+    h_new = _masked(valid, h_new.astype(h.dtype), h)
+    out = _masked(valid, h_new, jnp.zeros_like(h_new))
+    return (c_new, h_new), (out, z, c, h)
+
+  (c, h), (outs, zs, cs, hs) = jax.lax.scan(
+    body, (c0, h0), (gates_x, mask), unroll=unroll
+  )
+  return (c, h, outs), (zs, cs, hs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
+def _scan_custom(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  return _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll)[0]
+
+
+def _scan_custom_fwd(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  out, (zs, cs, hs) = _forward_scan(
+    w_rec, peep, gates_x, c0, h0, mask, fns, unroll
+  )
+  return out, (w_rec, peep, zs, cs, hs, mask)
+
+
+def _scan_custom_bwd(fns, unroll, residuals, cotangents):
+  """Reverse scan for the per-step gradients; the weight gradient of all
+  steps is then one large matmul instead of T small accumulations."""
+  w_rec, peep, zs, cs, hs, mask = residuals
+  dc_T, dh_T, douts = cotangents
+  w_rec_T = w_rec.T
+
+  def body(carry, inputs):
+    dc, dh, dpeep = carry
+    z, c_prev, dout, valid_B = inputs
+    valid = None if valid_B is None else valid_B[:, None]
+    # A masked step changed nothing: its gradients pass straight through.
+    live_dc = _masked(valid, dc, jnp.zeros_like(dc))
+    live_dh = _masked(valid, dh + dout, jnp.zeros_like(dh))
+    _, vjp = jax.vjp(lambda z, c, p: pointwise(z, c, p, *fns), z, c_prev, peep)
+    dz, dc_prev, dp = vjp((live_dc, live_dh))
+    dh_prev = _masked(valid, dz @ w_rec_T, dh)
+    dc_prev = _masked(valid, dc_prev, dc)
+    if dpeep is not None:
+      dpeep = dpeep + dp
+    return (dc_prev, dh_prev, dpeep), dz
+
+  dpeep0 = None if peep is None else jnp.zeros_like(peep)
+  (dc0, dh0, dpeep), dzs = jax.lax.scan(
+    body,
+    (dc_T, dh_T, dpeep0),
+    (zs, cs, douts, mask),
+    reverse=True,
+    unroll=unroll,
+  )
+  dw_rec = jnp.einsum("tbh,tbg->hg", hs, dzs.astype(hs.dtype))
+  return dw_rec.astype(w_rec.dtype), dpeep, dzs, dc0, dh0, None
+
+
+_scan_custom.defvjp(_scan_custom_fwd, _scan_custom_bwd)
+
+
 def scan_layer(
   params: LayerParams,
   gates_x_TxBxG: Array,
@@ -181,21 +268,30 @@ def scan_layer(
   mask_TxB: Array | None = None,
   *,
   unroll: int = 1,
-  **cell_kwargs,
+  custom_grad: bool = True,
+  gate_fn: Callable = jax.nn.sigmoid,
+  activation_fn: Callable = jnp.tanh,
 ) -> tuple[Carry, Array]:
-  """Runs one layer over time. Masked steps keep the carry and output 0."""
+  """Runs one layer over time. Masked steps keep the carry and output 0.
 
-  def body(carry, inputs):
-    gates_x_BxG, valid_B = inputs
-    new = cell(params, carry, gates_x_BxG, **cell_kwargs)
-    new = tuple(n.astype(o.dtype) for n, o in zip(new, carry))
-    if valid_B is None:
-      return new, new[1]
-    valid_Bx1 = valid_B[:, None]
-    new = tuple(jnp.where(valid_Bx1, n, o) for n, o in zip(new, carry))
-    return new, jnp.where(valid_Bx1, new[1], 0.0)
-
-  return jax.lax.scan(body, carry, (gates_x_TxBxG, mask_TxB), unroll=unroll)
+  With `custom_grad` the backward pass is our own reverse scan (the same
+  gradients as autodiff, checked by the tests, but faster); without it JAX
+  differentiates the loop.
+  """
+  args = (
+    params["w_recurrent"],
+    params.get("w_peephole"),
+    gates_x_TxBxG,
+    *carry,
+    mask_TxB,
+    (gate_fn, activation_fn),
+    unroll,
+  )
+  if custom_grad:
+    c, h, outs = _scan_custom(*args)
+  else:
+    c, h, outs = _forward_scan(*args)[0]
+  return (c, h), outs
 
 
 def zero_carry(batch_size: int, features: int, dtype=jnp.float32) -> Carry:
@@ -214,6 +310,7 @@ def run_stack(
   gate_fn: str | Callable = "sigmoid",
   activation_fn: str | Callable = "tanh",
   unroll: int = 1,
+  custom_grad: bool = True,
 ) -> tuple[Array, tuple[Carry, ...]]:
   """Runs stacked layers; layer k reads layer k-1's h.
 
@@ -246,7 +343,13 @@ def run_stack(
   for params, carry in zip(layers, initial_carries):
     gates_x = project_inputs(params, h_TxBxH, num_steps, batch_size)
     carry, h_TxBxH = scan_layer(
-      params, gates_x, tuple(carry), mask_TxB, unroll=unroll, **kwargs
+      params,
+      gates_x,
+      tuple(carry),
+      mask_TxB,
+      unroll=unroll,
+      custom_grad=custom_grad,
+      **kwargs,
     )
     finals.append(carry)
   return jnp.swapaxes(h_TxBxH, 0, 1), tuple(finals)
@@ -314,6 +417,7 @@ class LSTM(nn.Module):
   gate_fn: str = "sigmoid"
   activation_fn: str = "tanh"
   unroll: int = 1
+  custom_grad: bool = True  # our backward pass; False: JAX's autodiff
   param_dtype: Any = jnp.float32
 
   def _check_config(self):
@@ -365,6 +469,7 @@ class LSTM(nn.Module):
       gate_fn=self.gate_fn,
       activation_fn=self.activation_fn,
       unroll=self.unroll,
+      custom_grad=self.custom_grad,
     )
 
   # -- input checks: clear errors instead of tracebacks from inside JAX. --

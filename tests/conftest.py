@@ -1,6 +1,22 @@
 """Test settings shared by every test file."""
 
 import jax
+import pytest
 
 # Implicit rank promotion hides shape bugs; make it an error in tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+  """A composite model trained for a few steps at the quick scale."""
+  from lstm_unsup import train  # noqa: PLC0415
+  from lstm_unsup.configs import composite  # noqa: PLC0415
+
+  root = tmp_path_factory.mktemp("quick_run")
+  config = composite.get_config("quick")
+  config.data.data_dir = str(root / "data")
+  config.data.source = "offline"
+  workdir = str(root / "run")
+  train.train_and_evaluate(config, workdir)
+  return config, workdir

@@ -1,5 +1,7 @@
 """Tests of the LSTM: numpy reference, Flax parity, jit, masking, errors."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -277,3 +279,46 @@ def test_bad_configuration_gets_a_clear_error():
     LSTM(features=H, activation_fn="swishy").init(jax.random.key(0), x)
   with pytest.raises(ValueError, match="initializer"):
     LSTM(features=H, initializer="glorot").init(jax.random.key(0), x)
+
+
+@pytest.mark.parametrize(
+  "peepholes, act, masked",
+  [(False, "tanh", False), (True, "tanh", True), (True, "relu", False)],
+)
+def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
+  x = jax.random.normal(jax.random.key(7), (B, T, D))
+  carries = tuple(
+    (jnp.full((B, H), 0.3), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
+  )
+  kwargs = dict(
+    features=H,
+    num_layers=2,
+    peepholes=peepholes,
+    activation_fn=act,
+    initializer="torch",
+  )
+  fast, slow = LSTM(**kwargs), LSTM(custom_grad=False, **kwargs)
+  params = _init(fast, x)
+  lengths = jnp.array([T, 3, 0]) if masked else None
+  weights = jax.random.normal(jax.random.key(8), (B, T, H))
+
+  def loss(model, params, x, carries):
+    out, finals = model.apply(
+      {"params": params}, x, carries, seq_lengths=lengths
+    )
+    return jnp.sum(out * weights) + sum(
+      jnp.sum(c**2) + jnp.sum(jnp.sin(h)) for c, h in finals
+    )
+
+  want = jax.grad(functools.partial(loss, slow), argnums=(0, 1, 2))(
+    params, x, carries
+  )
+  got = jax.grad(functools.partial(loss, fast), argnums=(0, 1, 2))(
+    params, x, carries
+  )
+  jax.tree.map(
+    lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
+    got,
+    want,
+  )
+  assert np.abs(np.asarray(got[0]["layer_0"]["w_recurrent"])).sum() > 0

@@ -1,0 +1,184 @@
+"""Checks of a configuration, made before any compute.
+
+Each problem raises a ValueError that names the offending field, so a typo
+or an impossible combination fails in a second, not after compilation.
+"""
+
+import json
+from typing import Any
+
+import ml_collections
+
+from lstm_unsup import lstm, metrics_io, models
+from lstm_unsup.configs import default
+
+DIGIT_SIZE = 28
+# Fields that may change when a run is resumed (they do not change what the
+# run computes up to its current step).
+RESUMABLE_CHANGES = (
+  "train.num_steps",
+  "train.log_every_steps",
+  "train.eval_every_steps",
+  "train.checkpoint_every_steps",
+  "train.keep_checkpoints",
+  "train.num_devices",
+  "eval.",
+  "data.data_dir",
+  "data.source",
+)
+
+
+def _choice(config, field: str, choices) -> None:
+  value = _get(config, field)
+  if value not in choices:
+    raise ValueError(
+      f"config.{field}={value!r} is not one of {tuple(choices)}."
+    )
+
+
+def _positive(config, *fields: str, allow_zero: bool = False) -> None:
+  for field in fields:
+    value = _get(config, field)
+    if value < 0 or (value == 0 and not allow_zero):
+      bound = ">= 0" if allow_zero else ">= 1"
+      raise ValueError(f"config.{field} must be {bound}; got {value}.")
+
+
+def _get(config, field: str) -> Any:
+  for key in field.split("."):
+    config = config[key]
+  return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first bad field of `config`."""
+  check_known_fields(config.to_dict())
+  _choice(config, "model.decoders", models.DECODER_SETS)
+  _choice(config, "model.output", ("binary", "real"))
+  _choice(config, "model.handoff", ("transition", "copy"))
+  _choice(config, "model.initializer", lstm.INITIALIZERS)
+  _choice(config, "data.dataset", ("moving_mnist",))
+  _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
+  _choice(config, "data.bounce", ("authors", "reflect"))
+  _choice(config, "optim.name", ("adam", "paper"))
+  _positive(
+    config,
+    "model.hidden",
+    "model.num_layers",
+    "data.num_input_frames",
+    "data.num_digits",
+    "train.batch_size",
+    "train.num_steps",
+    "train.keep_checkpoints",
+    "eval.batch_size",
+    "eval.num_valid_sequences",
+    "eval.num_test_sequences",
+  )
+  _positive(
+    config,
+    "model.num_future",
+    "train.log_every_steps",
+    "train.eval_every_steps",
+    "train.checkpoint_every_steps",
+    "train.num_devices",
+    "eval.num_figure_sequences",
+    allow_zero=True,
+  )
+  for field in ("optim.learning_rate", "optim.clip_norm", "optim.update_clip"):
+    if not _get(config, field) > 0:
+      raise ValueError(
+        f"config.{field} must be > 0; got {_get(config, field)}."
+      )
+  names = models.DECODER_SETS[config.model.decoders]
+  if "future" in names and config.model.num_future < 1:
+    kind = "conditional " if config.model.conditional_future else ""
+    raise ValueError(
+      f"config.model.num_future is 0 but the {kind}future decoder of "
+      f"config.model.decoders={config.model.decoders!r} needs >= 1 frames."
+    )
+  if config.model.conditional_future and "future" not in names:
+    raise ValueError(
+      "config.model.conditional_future is set but config.model.decoders="
+      f"{config.model.decoders!r} has no future decoder."
+    )
+  if config.model.conditional_reconstruct and "reconstruct" not in names:
+    raise ValueError(
+      "config.model.conditional_reconstruct is set but config.model.decoders="
+      f"{config.model.decoders!r} has no reconstruction decoder."
+    )
+  if config.data.image_size < DIGIT_SIZE:
+    raise ValueError(
+      f"config.data.image_size={config.data.image_size} is smaller than the "
+      f"{DIGIT_SIZE}x{DIGIT_SIZE} digits."
+    )
+  if config.eval.mnist_test_seq and (
+    config.data.image_size != 64
+    or config.data.num_input_frames + config.model.num_future > 20
+  ):
+    raise ValueError(
+      "config.eval.mnist_test_seq holds 20 frames of 64x64, which does not "
+      f"match config.data.image_size={config.data.image_size} with "
+      f"{config.data.num_input_frames} + {config.model.num_future} frames."
+    )
+
+
+def check_known_fields(values: dict[str, Any], scale: str = "quick") -> None:
+  """Raises ValueError naming any field that the default config lacks."""
+  reference = default.get_config(scale).to_dict()
+
+  def walk(given, known, prefix):
+    for key, value in given.items():
+      if key not in known:
+        raise ValueError(
+          f"Unknown config field config.{prefix}{key}; known fields of "
+          f"config.{prefix or ''}: {sorted(known)}."
+        )
+      if isinstance(known[key], dict):
+        if not isinstance(value, dict):
+          raise ValueError(f"config.{prefix}{key} must be a group of fields.")
+        walk(value, known[key], f"{prefix}{key}.")
+
+  walk(values, reference, "")
+
+
+def from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A config from a plain dict (e.g. a run's config.json), checked."""
+  check_known_fields(values)
+  config = default.get_config(values.get("scale", "cpu"))
+  config.update_from_flattened_dict(_flatten(values))
+  validate(config)
+  return config
+
+
+def _flatten(values, prefix=""):
+  flat = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[prefix + key] = value
+  return flat
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses to resume a workdir that another configuration made."""
+  before = metrics_io.read_config(workdir)
+  if before is None:
+    return
+  now = json.loads(json.dumps(config.to_dict()))
+  old, new = _flatten(before), _flatten(now)
+  changed = [
+    key
+    for key in sorted(set(old) | set(new))
+    if old.get(key) != new.get(key)
+    and not any(key.startswith(p) for p in RESUMABLE_CHANGES)
+  ]
+  if changed:
+    diffs = ", ".join(
+      f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5]
+    )
+    raise ValueError(
+      f"The workdir {workdir} belongs to a run with a different config "
+      f"({diffs}); refusing to resume it. Use a new --workdir, or delete "
+      f"this one to start over."
+    )

@@ -1,0 +1,98 @@
+"""The trained encoder as a standalone feature extractor.
+
+`encode` turns videos into fixed-length vectors: the encoder's final state,
+the representation the paper's decoders and classifiers start from.
+
+  python -m lstm_unsup.features --workdir=runs/composite_cpu \
+      --split=test --output=runs/composite_cpu/features_test.npy
+
+or, from Python, `lstm_unsup.encode(workdir, frames_BxTxHxW)`.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from lstm_unsup import checkpoint, input_pipeline
+
+WHICH = ("h", "c", "state")
+
+
+def encode(
+  run, frames_BxTxHxW: np.ndarray, *, which: str = "h", batch_size: int = 256
+) -> np.ndarray:
+  """Features of each video: every layer's final h ("h"), c ("c") or both
+  ("state"), concatenated bottom layer first.
+
+  Args:
+    run: a workdir, or a (config, model, params) tuple.
+    frames_BxTxHxW: videos in [0, 1] (or uint8); the encoder reads the first
+      `config.data.num_input_frames` frames.
+  """
+  config, model, params = (
+    checkpoint.load_run(run) if isinstance(run, str) else run
+  )
+  if which not in WHICH:
+    raise ValueError(f"which={which!r} is not one of {WHICH}.")
+  frames = np.asarray(frames_BxTxHxW)
+  T = config.data.num_input_frames
+  size = config.data.image_size
+  if (
+    frames.ndim != 4 or frames.shape[2:] != (size, size) or frames.shape[1] < T
+  ):
+    raise ValueError(
+      f"Expected videos of shape (B, >= {T}, {size}, {size}); got "
+      f"{frames.shape}."
+    )
+
+  @jax.jit
+  def features(params, inputs_BxTxD):
+    carries = model.apply({"params": params}, inputs_BxTxD, method=model.encode)
+    parts = [(c, h) for c, h in carries]
+    pick = {
+      "h": lambda c, h: [h],
+      "c": lambda c, h: [c],
+      "state": lambda c, h: [c, h],
+    }[which]
+    return jnp.concatenate([a for c, h in parts for a in pick(c, h)], -1)
+
+  out = []
+  for start in range(0, len(frames), batch_size):
+    chunk = input_pipeline.to_unit(frames[start : start + batch_size, :T])
+    out.append(np.asarray(features(params, chunk.reshape(len(chunk), T, -1))))
+  return np.concatenate(out)
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("workdir", None, "A training run's workdir.")
+  flags.DEFINE_enum(
+    "split",
+    "test",
+    ["valid", "test", "file"],
+    "Which fixed set to encode, or a .npy file.",
+  )
+  flags.DEFINE_string("input", "", "With --split=file: a (B,T,H,W) .npy.")
+  flags.DEFINE_string("output", None, "Where to write the features (.npy).")
+  flags.DEFINE_enum("which", "h", list(WHICH), "Which state to export.")
+  flags.mark_flags_as_required(["workdir", "output"])
+
+
+def main(argv):
+  del argv
+  run = checkpoint.load_run(FLAGS.workdir)
+  if FLAGS.split == "file":
+    frames = np.load(FLAGS.input, mmap_mode="r")
+  else:
+    frames = input_pipeline.eval_sequences(run[0], FLAGS.split)
+  feats = encode(run, frames, which=FLAGS.which)
+  np.save(FLAGS.output, feats)
+  print(f"Wrote features of shape {feats.shape} to {FLAGS.output}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,44 @@
+"""Trains a model: the command behind every experiment.
+
+  python -m lstm_unsup.main --config=lstm_unsup/configs/composite.py:cpu \
+      --workdir=runs/composite_cpu [--config.train.num_steps=2000]
+
+Rerunning the same command resumes from the workdir's latest checkpoint.
+"""
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from lstm_unsup import evaluation, train
+
+_CONFIG = config_flags.DEFINE_config_file(
+  "config",
+  None,
+  "Config file, with a scale: path.py:quick|cpu|paper.",
+  lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir", None, "Where checkpoints, metrics and figures go.", required=True
+)
+_MULTIHOST = flags.DEFINE_bool(
+  "multihost", False, "Call jax.distributed.initialize() first (multi-host)."
+)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if _MULTIHOST.value:
+    jax.distributed.initialize()
+  logging.info("JAX devices: %s", jax.devices())
+  result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  print(
+    f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, checkpoints/."
+  )
+  print("Test set:", evaluation.summary_line(result["test"]))
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

@@ -1,0 +1,274 @@
+"""The paper's models as configurations of one module (section 2.2-2.4).
+
+An encoder LSTM stack reads the input frames; zero, one or two decoders,
+each with its own weights, start from the encoder's final state of every
+layer:
+
+  reconstruct  outputs the input frames in reverse order (the autoencoder);
+  future       outputs the K frames that follow the input (future predictor).
+
+Both decoders make the composite model. A decoder is *conditional* (fed the
+previous frame: the ground truth while training, its own previous output at
+evaluation) or *unconditioned* (fed nothing).
+
+The hand-off from encoder to decoder follows the authors' code: with
+`handoff="transition"` (their default) the encoder state is the decoder's
+previous state and its first output comes after one transition with no
+input; with `handoff="copy"` the first decoder state is the encoder state.
+
+Outputs are logits for binary data (sigmoid, Bernoulli cross entropy) and
+frames for real data (linear, squared error). The module returns
+`(outputs, aux)`: per-decoder outputs, and the encoder state (the learned
+representation) with the conditioning mode each decoder ran in.
+"""
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lstm_unsup import lstm
+
+Array = jax.Array
+DECODER_SETS = {
+  "autoencoder": ("reconstruct",),
+  "future": ("future",),
+  "composite": ("reconstruct", "future"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """What `build_model` needs; mirrors `config.model` field by field."""
+
+  decoders: str = "composite"  # "autoencoder" | "future" | "composite"
+  hidden: int = 2048  # units per LSTM layer (H)
+  num_layers: int = 2  # layers in the encoder and in each decoder (L)
+  num_future: int = 10  # frames the future predictor outputs (K)
+  conditional_reconstruct: bool = False
+  conditional_future: bool = False
+  reverse_reconstruction: bool = True  # False: the unreversed ablation
+  handoff: str = "transition"  # "transition" | "copy"
+  peepholes: bool = False
+  initializer: str = "authors"  # see lstm.INITIALIZERS
+  forget_bias: float = 0.0
+  readout_bias: float = 0.0  # initial readout bias (a logit for binary data)
+  output: str = "binary"  # "binary" (sigmoid + CE) | "real" (linear + SE)
+  # The authors' quirk: the conditional reconstruction decoder is fed the
+  # ground truth at evaluation too.
+  teacher_forced_reconstruction_at_eval: bool = False
+
+
+class Decoder(nn.Module):
+  """An LSTM stack started from the encoder state, with a readout."""
+
+  features: int
+  num_layers: int
+  conditional: bool
+  handoff: str
+  output: str
+  lstm_kwargs: dict[str, Any]
+  readout_bias: float = 0.0
+
+  @nn.compact
+  def __call__(
+    self,
+    carries: tuple[lstm.Carry, ...],
+    teacher_BxKxD: Array | None,
+    num_steps: int,
+    frame_dim: int,
+    *,
+    free_running: bool,
+  ) -> Array:
+    """Returns outputs_BxKxD; `teacher_BxKxD` are the targets in order."""
+    B = carries[0][0].shape[0]
+    if self.is_initializing():
+      # Create every parameter through the teacher-forced path.
+      free_running = False
+      if teacher_BxKxD is None:
+        teacher_BxKxD = jnp.zeros((B, num_steps, frame_dim))
+    stack = lstm.LSTM(
+      features=self.features,
+      num_layers=self.num_layers,
+      name="lstm",
+      **self.lstm_kwargs,
+    )
+    readout = nn.Dense(
+      frame_dim,
+      name="readout",
+      bias_init=nn.initializers.constant(self.readout_bias),
+    )
+    copy = self.handoff == "copy"
+    n = num_steps - 1 if copy else num_steps  # transitions to run
+    if n == 0:
+      h_BxKxH = carries[-1][1][:, None]
+    elif not self.conditional:
+      h_BxKxH, _ = stack(None, carries, num_steps=n)
+    elif not free_running:
+      # Fed the previous target; the first transition gets no frame (zeros).
+      prev_BxKxD = teacher_BxKxD[:, : num_steps - 1]
+      if not copy:
+        zeros = jnp.zeros((B, 1, frame_dim), prev_BxKxD.dtype)
+        prev_BxKxD = jnp.concatenate([zeros, prev_BxKxD], axis=1)
+      h_BxKxH, _ = stack(prev_BxKxD, carries)
+    else:
+      return self._free_run(stack, readout, carries, num_steps, frame_dim)
+    if copy and n > 0:
+      h_BxKxH = jnp.concatenate([carries[-1][1][:, None], h_BxKxH], axis=1)
+    # The readout of all steps is one matmul after the scan.
+    return readout(h_BxKxH)
+
+  def _free_run(self, stack, readout, carries, num_steps, frame_dim):
+    """Feeds back the decoder's own previous output (after the sigmoid)."""
+    layers = [
+      stack.variables["params"][f"layer_{k}"] for k in range(self.num_layers)
+    ]
+    kernel = readout.variables["params"]["kernel"]
+    bias = readout.variables["params"]["bias"]
+    kw = dict(
+      gate_fn=lstm.activation(self.lstm_kwargs.get("gate_fn", "sigmoid")),
+      activation_fn=lstm.activation(
+        self.lstm_kwargs.get("activation_fn", "tanh")
+      ),
+    )
+    B = carries[0][0].shape[0]
+
+    def to_input(out_BxD):
+      return jax.nn.sigmoid(out_BxD) if self.output == "binary" else out_BxD
+
+    def body(state, _):
+      carries, x_BxD = state
+      new = []
+      for params, carry in zip(layers, carries):
+        carry = lstm.step(params, carry, x_BxD, **kw)
+        new.append(carry)
+        x_BxD = carry[1]
+      out_BxD = x_BxD @ kernel + bias[None]
+      return (tuple(new), to_input(out_BxD)), out_BxD
+
+    carries = tuple(tuple(c) for c in carries)
+    if self.handoff == "copy":
+      first_BxD = carries[-1][1] @ kernel + bias[None]
+      state = (carries, to_input(first_BxD))
+      _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps - 1)
+      outs_KxBxD = jnp.concatenate([first_BxD[None], outs_KxBxD], axis=0)
+    else:
+      state = (carries, jnp.zeros((B, frame_dim), kernel.dtype))
+      _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps)
+    return jnp.swapaxes(outs_KxBxD, 0, 1)
+
+
+class UnsupervisedLSTM(nn.Module):
+  """Encoder plus reconstruction and/or future decoders."""
+
+  config: ModelConfig
+
+  def setup(self):
+    c = self.config
+    kwargs = dict(
+      peepholes=c.peepholes,
+      initializer=c.initializer,
+      forget_bias=c.forget_bias,
+    )
+    self.encoder = lstm.LSTM(
+      features=c.hidden, num_layers=c.num_layers, name="encoder", **kwargs
+    )
+    names = DECODER_SETS[c.decoders]
+    self.decoder_names = names
+    self.decoders = {
+      name: Decoder(
+        features=c.hidden,
+        num_layers=c.num_layers,
+        conditional=getattr(c, f"conditional_{name}"),
+        handoff=c.handoff,
+        output=c.output,
+        lstm_kwargs=kwargs,
+        readout_bias=c.readout_bias,
+        name=f"decoder_{name}",
+      )
+      for name in names
+    }
+
+  def encode(self, inputs_BxTxD: Array) -> tuple[lstm.Carry, ...]:
+    """The representation: every encoder layer's final (c, h)."""
+    _, carries = self.encoder(inputs_BxTxD)
+    return carries
+
+  def __call__(
+    self,
+    inputs_BxTxD: Array,
+    future_BxKxD: Array | None = None,
+    *,
+    train: bool = True,
+  ) -> tuple[dict[str, Array], dict[str, Any]]:
+    carries = self.encode(inputs_BxTxD)
+    targets = make_targets(self.config, inputs_BxTxD, future_BxKxD)
+    D = inputs_BxTxD.shape[-1]
+    modes = conditioning(self.config, train)
+    outputs = {}
+    for name in self.decoder_names:
+      free = modes[name] == "free-running"
+      num_steps = self.config.num_future
+      if name == "reconstruct":
+        num_steps = inputs_BxTxD.shape[1]
+      if modes[name] == "teacher-forced" and targets.get(name) is None:
+        raise ValueError(
+          f"The conditional {name} decoder needs its ground-truth frames "
+          f"when it is not free-running (train={train})."
+        )
+      outputs[name] = self.decoders[name](
+        carries, targets.get(name), num_steps, D, free_running=free
+      )
+    return outputs, {"encoder_state": carries, "conditioning": modes}
+
+
+def conditioning(config: ModelConfig, train: bool) -> dict[str, str]:
+  """What each decoder is fed: "unconditioned", "teacher-forced" (the ground
+  truth) or "free-running" (its own previous output)."""
+  modes = {}
+  for name in DECODER_SETS[config.decoders]:
+    if not getattr(config, f"conditional_{name}"):
+      modes[name] = "unconditioned"
+    elif train or (
+      name == "reconstruct" and config.teacher_forced_reconstruction_at_eval
+    ):
+      modes[name] = "teacher-forced"
+    else:
+      modes[name] = "free-running"
+  return modes
+
+
+def make_targets(
+  config: ModelConfig, inputs_BxTxD: Array, future_BxKxD: Array | None
+) -> dict[str, Array | None]:
+  """Each decoder's targets, in the order it outputs them."""
+  targets = {}
+  names = DECODER_SETS[config.decoders]
+  if "reconstruct" in names:
+    targets["reconstruct"] = (
+      inputs_BxTxD[:, ::-1] if config.reverse_reconstruction else inputs_BxTxD
+    )
+  if "future" in names:
+    targets["future"] = future_BxKxD
+  return targets
+
+
+def in_time_order(config: ModelConfig, reconstruction_BxTxD: Array) -> Array:
+  """A reconstruction put back into the input's time order (for display)."""
+  if config.reverse_reconstruction:
+    return reconstruction_BxTxD[:, ::-1]
+  return reconstruction_BxTxD
+
+
+def build_model(model_config: Any) -> UnsupervisedLSTM:
+  """The model of a `config.model` (a ConfigDict, dict or ModelConfig)."""
+  if not isinstance(model_config, ModelConfig):
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    values = dict(model_config)
+    unknown = sorted(set(values) - fields)
+    if unknown:
+      raise ValueError(f"Unknown config.model fields: {unknown}.")
+    model_config = ModelConfig(**values)
+  return UnsupervisedLSTM(config=model_config)

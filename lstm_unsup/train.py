@@ -1,0 +1,292 @@
+"""Training: `train_and_evaluate(config, workdir)`.
+
+The loop generates each batch as a pure function of (seed, step), takes a
+jitted train step sharded over the devices, logs a progress line, appends
+metrics to `metrics.jsonl`, evaluates on the fixed validation set with a
+Figure-5-style picture, and checkpoints with orbax. A run resumes from its
+workdir's latest checkpoint; because the data stream depends only on the
+step, a resumed run continues exactly where it stopped.
+"""
+
+import functools
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from lstm_unsup import (
+  checkpoint,
+  config_lib,
+  evaluation,
+  input_pipeline,
+  losses,
+  metrics_io,
+  models,
+  optimizers,
+)
+
+Array = jax.Array
+
+
+class TrainState(train_state.TrainState):
+  pass
+
+
+# ----------------------------------------------------------------------------
+# Model, loss and the train step.
+
+
+def model_config(config) -> models.ModelConfig:
+  return models.ModelConfig(**config.model.to_dict())
+
+
+def per_frame_losses(config, outputs, targets) -> dict[str, Array]:
+  """(B, K) loss of each decoder in the paper's unit."""
+  kind = config.model.output
+  return {
+    name: losses.frame_loss(outputs[name], targets[name], kind)
+    for name in outputs
+  }
+
+
+def make_loss_fn(config, model):
+  summed = config.optim.name == "paper"  # the authors sum over batch, frames
+  reduce = losses.sum_per_frame if summed else losses.mean_per_frame
+  mcfg = model_config(config)
+
+  def loss_fn(params, inputs_BxTxD, future_BxKxD):
+    outputs, _ = model.apply(
+      {"params": params}, inputs_BxTxD, future_BxKxD, train=True
+    )
+    targets = models.make_targets(mcfg, inputs_BxTxD, future_BxKxD)
+    per_frame = per_frame_losses(config, outputs, targets)
+    loss = sum(reduce(v) for v in per_frame.values())
+    # Always report the paper's unit (nats/frame), whatever is optimised.
+    return loss, {k: losses.mean_per_frame(v) for k, v in per_frame.items()}
+
+  return loss_fn
+
+
+def build_optimizer(config) -> optax.GradientTransformation:
+  o = config.optim
+  if o.name == "adam":
+    return optimizers.build_optimizer(
+      "adam",
+      learning_rate=o.learning_rate,
+      clip_norm=o.clip_norm,
+      warmup_steps=o.warmup_steps,
+      decay_steps=o.decay_steps,
+    )
+  return optimizers.build_optimizer(
+    "paper",
+    learning_rate=o.learning_rate,
+    momentum=o.momentum,
+    l2=o.l2,
+    clip=o.update_clip,
+  )
+
+
+def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):
+  """Fresh parameters and optimiser state, replicated over the mesh."""
+  tx = build_optimizer(config)
+
+  def init(key):
+    params = model.init(key, example_BxTxD, example_BxKxD)["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+  # Made by one jitted call, so no two leaves share a buffer (donation).
+  init = jax.jit(init, out_shardings=NamedSharding(mesh, P()))
+  return init(jax.random.key(config.seed))
+
+
+def make_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D mesh named "data" over the first `num_devices` devices (0: all)."""
+  devices = jax.devices()
+  if num_devices:
+    if num_devices > len(devices):
+      raise ValueError(
+        f"config.train.num_devices={num_devices} but only {len(devices)} "
+        f"devices are visible."
+      )
+    devices = devices[:num_devices]
+  return Mesh(np.asarray(devices), ("data",))
+
+
+def make_train_step(config, model, mesh: Mesh):
+  """The jitted step: batch sharded over "data", state replicated."""
+  loss_fn = make_loss_fn(config, model)
+
+  def train_step(state, inputs_BxTxD, future_BxKxD):
+    (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, inputs_BxTxD, future_BxKxD
+    )
+    state = state.apply_gradients(grads=grads)
+    return state, {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
+
+  replicated = NamedSharding(mesh, P())
+  batch = NamedSharding(mesh, P("data"))
+  return jax.jit(
+    train_step,
+    in_shardings=(replicated, batch, batch),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
+
+
+def shard_batch(mesh: Mesh, *arrays: np.ndarray):
+  """Places a host batch on the mesh, split along the batch axis."""
+  sharding = NamedSharding(mesh, P("data"))
+  return tuple(
+    jax.make_array_from_callback(
+      a.shape, sharding, functools.partial(lambda a, idx: a[idx], a)
+    )
+    for a in arrays
+  )
+
+
+# ----------------------------------------------------------------------------
+# The loop.
+
+
+def quiet_library_logs() -> None:
+  """Hides orbax's INFO lines, which would drown the progress lines."""
+  logger = logging.get_absl_logger()
+  if not any(isinstance(f, _DropOrbaxInfo) for f in logger.filters):
+    logger.addFilter(_DropOrbaxInfo())
+
+
+class _DropOrbaxInfo:
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or "/orbax/" not in record.pathname
+
+
+def _itstime(step: int, every: int, last: int) -> bool:
+  return step == last or (every > 0 and step % every == 0)
+
+
+def _format_eta(seconds: float) -> str:
+  minutes, s = divmod(int(seconds), 60)
+  h, m = divmod(minutes, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str
+) -> dict[str, Any]:
+  """Trains (resuming if possible); returns the last validation metrics and
+  the final test metrics."""
+  config_lib.validate(config)
+  config_lib.check_workdir(config, workdir)
+  quiet_library_logs()
+  metrics_io.write_config(workdir, config.to_dict())
+  writer = metrics_io.MetricWriter(workdir)
+  mesh = make_mesh(config.train.num_devices)
+  model = models.build_model(config.model)
+  digits = input_pipeline.load_train_digits(config)
+  inputs, future = input_pipeline.train_batch(config, digits, 0)
+  state = create_train_state(config, model, inputs, future, mesh)
+  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
+  restored = checkpoint.restore_latest(mngr, state)
+  if restored is not None:
+    state = restored[1]
+    logging.info("Resumed from the checkpoint of step %d.", restored[0])
+    writer.truncate_after(restored[0])
+  start = int(state.step)
+  last = config.train.num_steps
+  step_fn = make_train_step(config, model, mesh)
+  evaluator = evaluation.Evaluator(config, model, split="valid")
+  logging.info(
+    "Training %s for steps %d..%d on %d device(s), digits: %s",
+    config.model.decoders,
+    start + 1,
+    last,
+    mesh.size,
+    digits.source,
+  )
+  eval_metrics = {}
+  pending = None  # the previous step's metrics, fetched one step late
+  timer_step, timer = start, time.perf_counter()
+  for step in range(start + 1, last + 1):
+    batch = shard_batch(mesh, *input_pipeline.train_batch(config, digits, step))
+    state, step_metrics = step_fn(state, *batch)
+    if pending is not None:
+      _check_finite(pending, step - 1, mngr)
+    pending = step_metrics
+    if _itstime(step, config.train.log_every_steps, last):
+      _check_finite(pending, step, mngr)
+      now = time.perf_counter()
+      rate = (step - timer_step) / (now - timer)
+      timer_step, timer = step, now
+      record = {k: float(v) for k, v in pending.items()}
+      record["steps_per_sec"] = rate
+      writer.write(step, "train", record)
+      parts = " ".join(
+        f"{k} {record[k]:.1f}" for k in ("reconstruct", "future") if k in record
+      )
+      logging.info(
+        "step %d/%d  loss %.4g (%s nats/frame)  %.2f steps/s  ETA %s",
+        step,
+        last,
+        record["loss"],
+        parts,
+        rate,
+        _format_eta((last - step) / max(rate, 1e-9)),
+      )
+    if _itstime(step, config.train.eval_every_steps, last):
+      _check_finite(pending, step, mngr)
+      eval_metrics = evaluator.evaluate(state.params)
+      writer.write(step, "valid", eval_metrics)
+      evaluator.save_figure(
+        state.params,
+        os.path.join(workdir, "figures", f"step_{step:07d}.png"),
+        title=f"{config.model.decoders}, step {step}",
+      )
+      logging.info(
+        "step %d validation: %s", step, evaluation.summary_line(eval_metrics)
+      )
+      timer = time.perf_counter()  # evaluation is not training time
+    if _itstime(step, config.train.checkpoint_every_steps, last):
+      _check_finite(pending, step, mngr)
+      checkpoint.save(mngr, step, state)
+  mngr.wait_until_finished()
+  mngr.close()
+  test_metrics = _final_test(config, model, state.params, workdir, writer)
+  writer.close()
+  return {"valid": eval_metrics, "test": test_metrics}
+
+
+def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:
+  """Test-set metrics of the final parameters (computed once per run)."""
+  last = config.train.num_steps
+  for record in metrics_io.read_metrics(workdir):
+    if record["split"] == "test" and record["step"] == last:
+      return record
+  result = evaluation.Evaluator(config, model, split="test").evaluate(params)
+  writer.write(last, "test", result)
+  logging.info(
+    "Test set (%d sequences): %s",
+    result["num_sequences"],
+    evaluation.summary_line(result),
+  )
+  return result
+
+
+def _check_finite(step_metrics, step: int, mngr) -> None:
+  loss = float(step_metrics["loss"])
+  if not np.isfinite(loss):
+    mngr.wait_until_finished()
+    good = mngr.latest_step()
+    raise FloatingPointError(
+      f"The training loss is {loss} at step {step}; stopping. The last good "
+      f"checkpoint is step {good} (nothing was saved after it). Lower "
+      f"config.optim.learning_rate or set JAX_DEBUG_NANS=True to find the "
+      f"first non-finite value."
+    )

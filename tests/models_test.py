@@ -1,0 +1,176 @@
+"""Tests of the paper's models: targets, causality, conditioning, hand-off."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstm_unsup import models
+
+B, T, K, D, H = 2, 4, 3, 16, 8
+
+
+def _model(**overrides):
+  cfg = dict(hidden=H, num_layers=2, num_future=K, initializer="torch")
+  cfg.update(overrides)
+  return models.build_model(models.ModelConfig(**cfg))
+
+
+def _data(seed=0):
+  k1, k2 = jax.random.split(jax.random.key(seed))
+  return jax.random.uniform(k1, (B, T, D)), jax.random.uniform(k2, (B, K, D))
+
+
+def test_reconstruction_targets_are_the_reversed_input():
+  x, f = _data()
+  cfg = models.ModelConfig(decoders="composite")
+  targets = models.make_targets(cfg, x, f)
+  np.testing.assert_array_equal(
+    targets["reconstruct"], np.asarray(x)[:, [3, 2, 1, 0]]
+  )
+  np.testing.assert_array_equal(targets["future"], f)
+  plain = models.ModelConfig(reverse_reconstruction=False)
+  np.testing.assert_array_equal(
+    models.make_targets(plain, x, f)["reconstruct"], x
+  )
+  reversed_back = models.in_time_order(cfg, targets["reconstruct"])
+  np.testing.assert_array_equal(reversed_back, x)
+
+
+@pytest.mark.parametrize(
+  "decoders, names",
+  [
+    ("autoencoder", {"reconstruct"}),
+    ("future", {"future"}),
+    ("composite", {"reconstruct", "future"}),
+  ],
+)
+def test_decoder_sets_and_separate_weights(decoders, names):
+  model = _model(decoders=decoders)
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)["params"]
+  assert set(params) == {"encoder"} | {f"decoder_{n}" for n in names}
+  out, aux = model.apply({"params": params}, x, f)
+  assert set(out) == names
+  if "reconstruct" in names:
+    assert out["reconstruct"].shape == (B, T, D)
+  if "future" in names:
+    assert out["future"].shape == (B, K, D)
+  assert len(aux["encoder_state"]) == 2  # one (c, h) per layer
+
+
+@pytest.mark.parametrize("handoff", ["transition", "copy"])
+def test_unconditioned_decoders_do_not_see_the_targets(handoff):
+  model = _model(handoff=handoff)
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+
+  def out_sum(f):
+    out, _ = model.apply(params, x, f)
+    return out["future"].sum() + out["reconstruct"].sum()
+
+  np.testing.assert_array_equal(jax.grad(out_sum)(f), 0.0)
+
+
+@pytest.mark.parametrize("handoff", ["transition", "copy"])
+def test_conditional_future_step_k_depends_only_on_earlier_frames(handoff):
+  model = _model(decoders="future", conditional_future=True, handoff=handoff)
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  jac = jax.jacrev(lambda f: model.apply(params, x, f)[0]["future"].sum(-1))(f)
+  dep_KxK = np.abs(np.asarray(jac)).sum(axis=(0, 2, 4))  # out step x frame
+  for k in range(K):
+    for j in range(K):
+      if j < k:
+        assert dep_KxK[k, j] > 0, (k, j)
+      else:
+        assert dep_KxK[k, j] == 0, (k, j)
+
+
+def test_encoder_state_depends_on_every_input_frame():
+  model = _model()
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+
+  def state_sum(x):
+    _, aux = model.apply(params, x, f)
+    return sum(jnp.sum(c) + jnp.sum(h) for c, h in aux["encoder_state"])
+
+  g = np.abs(np.asarray(jax.grad(state_sum)(x))).sum(axis=(0, 2))
+  assert np.all(g > 0), g
+
+
+@pytest.mark.parametrize("handoff", ["transition", "copy"])
+@pytest.mark.parametrize("output", ["binary", "real"])
+def test_free_running_feeds_back_the_model_output(handoff, output):
+  model = _model(
+    conditional_reconstruct=True,
+    conditional_future=True,
+    handoff=handoff,
+    output=output,
+  )
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  free, aux = model.apply(params, x, train=False)
+  assert aux["conditioning"] == {
+    "reconstruct": "free-running",
+    "future": "free-running",
+  }
+  # Teacher-forcing each decoder with its own (squashed) outputs, from the
+  # same encoder state, reproduces them.
+  squash = jax.nn.sigmoid if output == "binary" else (lambda v: v)
+  bound = model.bind(params)
+  for name, steps in (("reconstruct", T), ("future", K)):
+    decoder = bound.decoders[name]
+    forced = decoder(
+      aux["encoder_state"], squash(free[name]), steps, D, free_running=False
+    )
+    np.testing.assert_allclose(forced, free[name], rtol=1e-5, atol=1e-5)
+  # Free-running differs from teacher forcing with the ground truth.
+  truth, _ = model.apply(params, x, f)
+  assert not np.allclose(truth["future"], free["future"])
+
+
+def test_authors_quirk_teacher_forces_reconstruction_at_eval():
+  model = _model(
+    conditional_reconstruct=True,
+    conditional_future=True,
+    teacher_forced_reconstruction_at_eval=True,
+  )
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  out, aux = model.apply(params, x, f, train=False)
+  assert aux["conditioning"] == {
+    "reconstruct": "teacher-forced",
+    "future": "free-running",
+  }
+  train_out, _ = model.apply(params, x, f, train=True)
+  np.testing.assert_array_equal(out["reconstruct"], train_out["reconstruct"])
+
+
+def test_copy_handoff_first_output_reads_the_encoder_state():
+  model = _model(decoders="future", handoff="copy")
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  out, aux = model.apply(params, x, f)
+  h_top = aux["encoder_state"][-1][1]
+  readout = params["params"]["decoder_future"]["readout"]
+  np.testing.assert_allclose(
+    out["future"][:, 0],
+    h_top @ readout["kernel"] + readout["bias"][None],
+    rtol=1e-5,
+    atol=1e-6,
+  )
+
+
+def test_conditional_decoder_without_ground_truth_is_an_error():
+  model = _model(decoders="future", conditional_future=True)
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  with pytest.raises(ValueError, match="ground-truth"):
+    model.apply(params, x, None, train=True)
+
+
+def test_unknown_model_field_is_named():
+  with pytest.raises(ValueError, match="hiden"):
+    models.build_model({"hiden": 3})

@@ -1,0 +1,227 @@
+"""End-to-end tests of the trainer: files, resume, golden values, sharding."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from lstm_unsup import (
+  checkpoint,
+  config_lib,
+  input_pipeline,
+  metrics_io,
+  models,
+  train,
+)
+from lstm_unsup.configs import composite, future_conditional
+
+
+def _quick(tmp_path, get_config=composite.get_config):
+  config = get_config("quick")
+  config.data.data_dir = str(tmp_path / "data")
+  config.data.source = "offline"
+  return config
+
+
+def test_quick_run_writes_everything_then_resumes(tmp_path):
+  config = _quick(tmp_path)
+  workdir = str(tmp_path / "run")
+  result = train.train_and_evaluate(config, workdir)
+  assert json.load(open(os.path.join(workdir, "config.json")))["seed"] == 0
+  records = metrics_io.read_metrics(workdir)
+  splits = [(r["split"], r["step"]) for r in records]
+  assert splits == [
+    ("train", 4),
+    ("valid", 4),
+    ("train", 8),
+    ("valid", 8),
+    ("test", 8),
+  ]
+  train_record = records[0]
+  assert {"loss", "reconstruct", "future", "steps_per_sec"} <= set(train_record)
+  assert result["test"]["conditioning"] == {
+    "reconstruct": "unconditioned",
+    "future": "unconditioned",
+  }
+  assert len(result["test"]["future_ce_per_frame"]) == config.model.num_future
+  assert os.path.exists(os.path.join(workdir, "figures", "step_0000008.png"))
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8"]
+  assert os.listdir(os.path.join(workdir, "tensorboard"))
+
+  # The same command with more steps resumes from step 8.
+  config.train.num_steps = 12
+  train.train_and_evaluate(config, workdir)
+  steps = [
+    r["step"] for r in metrics_io.read_metrics(workdir) if r["split"] == "train"
+  ]
+  assert steps == [4, 8, 12]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+  config = _quick(tmp_path)
+  train.train_and_evaluate(config, str(tmp_path / "straight"))
+  config.train.num_steps = 4
+  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  config.train.num_steps = 8
+  train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  a = checkpoint.restore_params(str(tmp_path / "straight"))
+  b = checkpoint.restore_params(str(tmp_path / "resumed"))
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+  def records(name):  # what both runs log while training (not timings)
+    return [
+      {k: v for k, v in r.items() if k != "steps_per_sec"}
+      for r in metrics_io.read_metrics(str(tmp_path / name))
+      if r["split"] in ("train", "valid")
+    ]
+
+  assert records("straight") == records("resumed")
+
+
+def _one_step(config, mesh):
+  model = models.build_model(config.model)
+  digits = input_pipeline.load_train_digits(config)
+  batch = input_pipeline.train_batch(config, digits, 1)
+  state = train.create_train_state(config, model, *batch, mesh)
+  params0 = jax.tree.map(np.asarray, state.params)
+  step = train.make_train_step(config, model, mesh)
+  state, metrics = step(state, *train.shard_batch(mesh, *batch))
+  return params0, state, metrics
+
+
+def test_golden_values_after_one_step(tmp_path):
+  # If this fails after an intended change to the model, data or optimiser,
+  # update the numbers; otherwise something changed what a run computes.
+  config = _quick(tmp_path)
+  _, state, metrics = _one_step(config, train.make_mesh())
+  np.testing.assert_allclose(float(metrics["loss"]), GOLDEN_LOSS, rtol=1e-4)
+  np.testing.assert_allclose(
+    float(metrics["grad_norm"]), GOLDEN_GRAD_NORM, rtol=1e-3
+  )
+  assert int(state.step) == 1
+
+
+GOLDEN_LOSS = 1079.3793  # nats/frame, reconstruction + future
+GOLDEN_GRAD_NORM = 36.2287
+
+
+def test_paper_optimizer_moves_no_weight_more_than_1e4(tmp_path):
+  config = _quick(tmp_path, future_conditional.get_config)
+  config.optim.name = "paper"
+  config.optim.learning_rate = 1.0  # huge steps, still clipped per element
+  params0, state, _ = _one_step(config, train.make_mesh())
+  # The update (the clipped velocity) is at most 1e-4 everywhere...
+  velocity = max(
+    np.abs(np.asarray(v)).max() for v in jax.tree.leaves(state.opt_state)
+  )
+  assert 0.99e-4 < velocity <= 1e-4
+  # ... so no weight moves more, up to the float32 rounding of w + v.
+  for a, b in zip(jax.tree.leaves(params0), jax.tree.leaves(state.params)):
+    assert np.all(np.abs(np.asarray(b) - a) <= 1e-4 + 2 * np.spacing(abs(a)))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+  tmp_path, monkeypatch
+):
+  config = _quick(tmp_path)
+  config.train.checkpoint_every_steps = 2
+  real = input_pipeline.train_batch
+
+  def poisoned(config, digits, step):
+    inputs, future = real(config, digits, step)
+    if step == 5:
+      inputs = inputs * np.nan
+    return inputs, future
+
+  monkeypatch.setattr(input_pipeline, "train_batch", poisoned)
+  workdir = str(tmp_path / "run")
+  with pytest.raises(FloatingPointError, match=r"step 5.*checkpoint is step 4"):
+    train.train_and_evaluate(config, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+
+
+def test_refuses_to_resume_a_workdir_of_another_config(tmp_path):
+  config = _quick(tmp_path)
+  config.train.num_steps = 4
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  config.model.hidden = 16
+  with pytest.raises(ValueError, match="model.hidden: 32 -> 16"):
+    train.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.parametrize(
+  "field, value, match",
+  [
+    ("model.hidden", 0, "config.model.hidden must be >= 1"),
+    ("model.num_future", 0, "num_future is 0 but the future decoder"),
+    ("model.decoders", "both", "config.model.decoders='both'"),
+    ("data.image_size", 20, "config.data.image_size=20 is smaller"),
+    ("train.batch_size", -1, "config.train.batch_size must be >= 1"),
+    ("optim.learning_rate", 0.0, "config.optim.learning_rate must be > 0"),
+    ("eval.mnist_test_seq", "x.npy", "does not match config.data.image_size"),
+  ],
+)
+def test_bad_config_values_name_the_field(tmp_path, field, value, match):
+  config = _quick(tmp_path)
+  group, key = field.split(".")
+  config[group][key] = value
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")  # nothing computed or written
+
+
+def test_conditional_decoder_of_length_zero_is_refused(tmp_path):
+  config = _quick(tmp_path, future_conditional.get_config)
+  config.model.num_future = 0
+  with pytest.raises(ValueError, match="conditional future decoder"):
+    config_lib.validate(config)
+
+
+def test_unknown_field_in_a_config_dict_is_named():
+  values = composite.get_config("quick").to_dict()
+  values["model"]["hiden"] = 3
+  with pytest.raises(ValueError, match="config.model.hiden"):
+    config_lib.from_dict(values)
+
+
+def test_sharded_step_equals_unsharded(tmp_path):
+  script = textwrap.dedent(f"""
+    import jax, numpy as np
+    from lstm_unsup import train
+    from lstm_unsup.configs import composite
+    assert jax.device_count() == 4, jax.devices()
+    config = composite.get_config("quick")
+    config.data.data_dir = {str(tmp_path)!r}
+    config.data.source = "offline"
+    config.optim.name = "paper"  # linear in the gradient, unlike Adam
+    from tests.train_test import _one_step
+    _, one, m1 = _one_step(config, train.make_mesh(1))
+    _, four, m4 = _one_step(config, train.make_mesh(4))
+    bias = four.params["encoder"]["layer_0"]["bias"]
+    assert len(bias.sharding.device_set) == 4
+    np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(
+        a, b, rtol=1e-5, atol=1e-9), one.params, four.params)
+    print("SHARDED_OK")
+  """)
+  env = dict(
+    os.environ,
+    XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    JAX_PLATFORMS="cpu",
+  )
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+    [sys.executable, "-c", script],
+    cwd=root,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert "SHARDED_OK" in proc.stdout, proc.stderr[-3000:]
