@@ -57,7 +57,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, "model.output", ("binary", "real"))
   _choice(config, "model.handoff", ("transition", "copy"))
   _choice(config, "model.initializer", lstm.INITIALIZERS)
-  _choice(config, "data.dataset", ("moving_mnist",))
+  _choice(config, "data.dataset", ("moving_mnist", "patches"))
   _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
   _choice(config, "data.bounce", ("authors", "reflect"))
   _choice(config, "optim.name", ("adam", "paper"))
@@ -106,7 +106,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "config.model.conditional_reconstruct is set but config.model.decoders="
       f"{config.model.decoders!r} has no reconstruction decoder."
     )
-  if config.data.image_size < DIGIT_SIZE:
+  patches = config.data.dataset == "patches"
+  if patches and config.model.output != "real":
+    raise ValueError(
+      "config.model.output must be 'real' for config.data.dataset='patches' "
+      "(normalised colour values, squared loss)."
+    )
+  if not patches and config.data.image_size < DIGIT_SIZE:
     raise ValueError(
       f"config.data.image_size={config.data.image_size} is smaller than the "
       f"{DIGIT_SIZE}x{DIGIT_SIZE} digits."

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from lstm_unsup import figures, input_pipeline, losses, metrics, models
+from lstm_unsup.data import patches
 
 Array = jax.Array
 
@@ -34,23 +35,13 @@ class Evaluator:
     )
     self.frame_shape = tuple(self.sequences.shape[2:])
     self.model_config = models.ModelConfig(**config.model.to_dict())
-    self._step = jax.jit(self._eval_step)
-
-  def _eval_step(self, params, inputs_BxTxD, future_BxKxD):
-    outputs, _ = self.model.apply(
-      {"params": params}, inputs_BxTxD, future_BxKxD, train=False
+    self._step = _compiled_eval_step(
+      model, self.model_config, config.model.output, self.frame_shape
     )
-    targets = models.make_targets(self.model_config, inputs_BxTxD, future_BxKxD)
-    kind = self.config.model.output
-    per_frame = {}
-    for name, out in outputs.items():
-      per_frame[f"{name}_loss"] = losses.frame_loss(out, targets[name], kind)
-      preds = jax.nn.sigmoid(out) if kind == "binary" else out
-      frame_values = metrics.per_frame_metrics(
-        preds, targets[name], self.frame_shape
-      )
-      per_frame.update({f"{name}_{k}": v for k, v in frame_values.items()})
-    return per_frame
+    self._display = lambda frames: frames  # to [0, 1] for pictures
+    if config.data.dataset == "patches":
+      stats = patches.make_source(config.data.patch_source).stats
+      self._display = stats.denormalise
 
   def _batches(self):
     B = self.config.eval.batch_size
@@ -81,21 +72,20 @@ class Evaluator:
   def predict(self, params, count: int):
     """(inputs, reconstruction in time order, future, prediction) frames."""
     (inputs, future), _ = next(self._batches())
-    outputs, _ = self.model.apply(
-      {"params": params}, inputs, future, train=False
-    )
+    outputs = _compiled_apply(self.model)(params, inputs, future)
     shape = (-1, *self.frame_shape)
     binary = self.config.model.output == "binary"
     view = functools.partial(_view, shape=shape, count=count, binary=binary)
     recon = outputs.get("reconstruct")
     if recon is not None:
       recon = models.in_time_order(self.model_config, recon)
-    return (
+    frames = (
       _view(inputs, shape, count, False),
       None if recon is None else view(recon),
       _view(future, shape, count, False) if future.shape[1] else None,
       view(outputs["future"]) if "future" in outputs else None,
     )
+    return tuple(None if f is None else self._display(f) for f in frames)
 
   def save_figure(self, params, path: str, title: str = "") -> None:
     count = self.config.eval.num_figure_sequences
@@ -104,6 +94,42 @@ class Evaluator:
     image = figures.composite_figure(*self.predict(params, count), title=title)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     image.save(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_eval_step(model, model_config, kind, frame_shape):
+  """The jitted per-frame metrics of one batch (shared by every Evaluator of
+  the same model, so validation and test compile once)."""
+
+  def eval_step(params, inputs_BxTxD, future_BxKxD):
+    outputs, _ = model.apply(
+      {"params": params}, inputs_BxTxD, future_BxKxD, train=False
+    )
+    targets = models.make_targets(model_config, inputs_BxTxD, future_BxKxD)
+    per_frame = {}
+    for name, out in outputs.items():
+      per_frame[f"{name}_loss"] = losses.frame_loss(out, targets[name], kind)
+      if kind == "binary":  # frames in [0, 1]: today's four units
+        frame_values = metrics.per_frame_metrics(
+          jax.nn.sigmoid(out), targets[name], frame_shape
+        )
+      else:  # normalised values: SSIM and PSNR do not apply
+        frame_values = {
+          "sse": metrics.sse_per_frame(out, targets[name]),
+          "mae": metrics.mae_per_frame(out, targets[name]),
+        }
+      per_frame.update({f"{name}_{k}": v for k, v in frame_values.items()})
+    return per_frame
+
+  return jax.jit(eval_step)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_apply(model):
+  """The jitted evaluation-mode forward pass (outputs only)."""
+  return jax.jit(
+    lambda params, x, f: model.apply({"params": params}, x, f, train=False)[0]
+  )
 
 
 def _view(x, shape, count, binary):

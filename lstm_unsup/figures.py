@@ -23,11 +23,20 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
   )
 
 
-def _row(frames_TxHxW: np.ndarray, width: int) -> np.ndarray:
-  T, H, W = frames_TxHxW.shape
-  row = np.full((H, width), 40, np.uint8)
+def _rgb(frames: np.ndarray) -> np.ndarray:
+  """Grey (..., H, W) or colour (..., H, W, 3) frames as colour."""
+  return (
+    frames
+    if frames.shape[-1] == 3 and frames.ndim >= 4
+    else np.repeat(frames[..., None], 3, axis=-1)
+  )
+
+
+def _row(frames_TxHxWx3: np.ndarray, width: int) -> np.ndarray:
+  T, H, W = frames_TxHxWx3.shape[:3]
+  row = np.full((H, width, 3), 40, np.uint8)
   for t in range(T):
-    row[:, t * (W + GAP) : t * (W + GAP) + W] = to_uint8(frames_TxHxW[t])
+    row[:, t * (W + GAP) : t * (W + GAP) + W] = to_uint8(frames_TxHxWx3[t])
   return row
 
 
@@ -40,16 +49,26 @@ def composite_figure(
 ) -> Image.Image:
   """Figure 5's layout; reconstruction must already be in time order.
 
-  Missing decoders (None) leave their panels empty.
+  Frames are grey (B, T, H, W) or colour (B, T, H, W, 3) in [0, 1]. Missing
+  decoders (None) leave their panels empty.
   """
-  B, T, H, W = inputs_BxTxHxW.shape
+  inputs_BxTxHxW, reconstruction_BxTxHxW, future_BxKxHxW, prediction_BxKxHxW = (
+    None if f is None else _rgb(np.asarray(f))
+    for f in (
+      inputs_BxTxHxW,
+      reconstruction_BxTxHxW,
+      future_BxKxHxW,
+      prediction_BxKxHxW,
+    )
+  )
+  B, T, H, W = inputs_BxTxHxW.shape[:4]
   K = 0 if future_BxKxHxW is None else future_BxKxHxW.shape[1]
   left = T * (W + GAP)
   width = left + GAP * 4 + K * (W + GAP)
   row_h = H + GAP
   top = 16 if title else 0
   canvas = np.full(
-    (top + B * (2 * row_h + 6), LABEL_WIDTH + width), 255, np.uint8
+    (top + B * (2 * row_h + 6), LABEL_WIDTH + width, 3), 255, np.uint8
   )
   for b in range(B):
     y = top + b * (2 * row_h + 6)
@@ -70,7 +89,7 @@ def composite_figure(
         canvas[yy : yy + H, x1 : x1 + K * (W + GAP)] = _row(
           second[b], K * (W + GAP)
         )
-  image = Image.fromarray(canvas).convert("RGB")
+  image = Image.fromarray(canvas)
   draw = ImageDraw.Draw(image)
   if title:
     draw.text((4, 2), title, fill=(0, 0, 0))

@@ -1,10 +1,11 @@
 """Batches for training and evaluation, shaped for the models.
 
-Training batches are generated on the fly from training digits, each a pure
-function of (seed, step). Validation and test sequences are fixed sets made
-from test digits (or the standard `mnist_test_seq.npy`). Frames reach the
-model flattened: `inputs_BxTxD` (the first T frames) and `future_BxKxD` (the
-K frames after them).
+Training batches are generated on the fly, each a pure function of (seed,
+step): Moving MNIST from training digits, or natural-image patches. Moving
+MNIST validation and test sequences are fixed sets made from held-out and
+test digits (or the standard `mnist_test_seq.npy`). Frames reach the model
+flattened: `inputs_BxTxD` (the first T frames) and `future_BxKxD` (the K
+frames after them).
 """
 
 import numpy as np
@@ -12,7 +13,7 @@ from absl import logging
 
 from lstm_unsup import models
 from lstm_unsup.data import digits as digits_lib
-from lstm_unsup.data import moving_mnist, test_sets
+from lstm_unsup.data import moving_mnist, patches, test_sets
 
 
 def load_train_digits(config) -> digits_lib.Digits:
@@ -22,6 +23,21 @@ def load_train_digits(config) -> digits_lib.Digits:
     "Training digits: %d from %s", len(digits.labels_N), digits.source
   )
   return digits
+
+
+def load_train_source(config):
+  """What training batches are cut from: digits, or patch videos."""
+  if config.data.dataset == "patches":
+    source = patches.make_source(config.data.patch_source)
+    logging.info("Patch source: %s", source.description)
+    return source
+  return load_train_digits(config)
+
+
+def describe(source) -> str:
+  return (
+    source.description if hasattr(source, "description") else (source.source)
+  )
 
 
 def num_frames(config) -> int:
@@ -57,8 +73,26 @@ def generator_options(config) -> dict:
   )
 
 
+def _patch_batch(config, source, stream: str, index: int, batch_size: int):
+  frames, _ = patches.patch_sequences(
+    config.seed if stream == "train" else test_sets.TEST_SEED,
+    batch_size,
+    num_frames=num_frames(config),
+    patch_size=config.data.image_size,
+    source=source,
+    stream=stream,
+    index=index,
+  )
+  return frames
+
+
 def train_batch(config, digits, step: int):
   """The training batch of `step`: the same on every run and machine."""
+  if config.data.dataset == "patches":
+    frames = _patch_batch(
+      config, digits, "train", step, config.train.batch_size
+    )
+    return split_frames(config, frames)
   frames = moving_mnist.generate(
     digits,
     config.seed,
@@ -85,6 +119,15 @@ def eval_sequences(config, split: str) -> np.ndarray:
     "valid": config.eval.num_valid_sequences,
     "test": config.eval.num_test_sequences,
   }[split]
+  if config.data.dataset == "patches":
+    # A fixed set: batches 0, 1, ... of the split's own stream, seed 42.
+    source = patches.make_source(config.data.patch_source)
+    B = config.eval.batch_size
+    chunks = [
+      _patch_batch(config, source, split, i, B)
+      for i in range((count + B - 1) // B)
+    ]
+    return np.concatenate(chunks)[:count]
   return test_sets.fixed_test_set(
     count,
     split=split,

@@ -139,6 +139,28 @@ def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
   )
 
 
+def gate_values(
+  z_BxG: Array,
+  c_BxH: Array,
+  peephole_3xH: Array | None,
+  gate_fn: Callable = jax.nn.sigmoid,
+  activation_fn: Callable = jnp.tanh,
+) -> tuple[Array, ...]:
+  """Every quantity of one step, from the full pre-activations z:
+  (i, f, g, o, c', h'), each B x H."""
+  z_i, z_f, z_g, z_o = jnp.split(z_BxG, 4, axis=-1)
+  if peephole_3xH is not None:
+    p_i, p_f, p_o = peephole_3xH[:, None]  # each 1 x H
+    z_i = z_i + p_i * c_BxH
+    z_f = z_f + p_f * c_BxH
+  i, f, g = gate_fn(z_i), gate_fn(z_f), activation_fn(z_g)
+  c_new = f * c_BxH + i * g
+  if peephole_3xH is not None:
+    z_o = z_o + p_o * c_new
+  o = gate_fn(z_o)
+  return i, f, g, o, c_new, o * activation_fn(c_new)
+
+
 def pointwise(
   z_BxG: Array,
   c_BxH: Array,
@@ -146,17 +168,9 @@ def pointwise(
   gate_fn: Callable = jax.nn.sigmoid,
   activation_fn: Callable = jnp.tanh,
 ) -> Carry:
-  """The elementwise part of the cell, from the full pre-activations z."""
-  z_i, z_f, z_g, z_o = jnp.split(z_BxG, 4, axis=-1)
-  if peephole_3xH is not None:
-    p_i, p_f, p_o = peephole_3xH[:, None]  # each 1 x H
-    z_i = z_i + p_i * c_BxH
-    z_f = z_f + p_f * c_BxH
-  c_new = gate_fn(z_f) * c_BxH + gate_fn(z_i) * activation_fn(z_g)
-  if peephole_3xH is not None:
-    z_o = z_o + p_o * c_new
-  h_new = gate_fn(z_o) * activation_fn(c_new)
-  return c_new, h_new
+  """The elementwise part of the cell: the new (c, h) from z and c."""
+  values = gate_values(z_BxG, c_BxH, peephole_3xH, gate_fn, activation_fn)
+  return values[4], values[5]
 
 
 def cell(

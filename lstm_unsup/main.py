@@ -33,8 +33,10 @@ def main(argv):
     jax.distributed.initialize()
   logging.info("JAX devices: %s", jax.devices())
   result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  print(f"Data: {result['data']}")
   print(
-    f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, checkpoints/."
+    f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "
+    "checkpoints/, tensorboard/."
   )
   print("Test set:", evaluation.summary_line(result["test"]))
 

@@ -190,8 +190,8 @@ def train_and_evaluate(
   writer = metrics_io.MetricWriter(workdir)
   mesh = make_mesh(config.train.num_devices)
   model = models.build_model(config.model)
-  digits = input_pipeline.load_train_digits(config)
-  inputs, future = input_pipeline.train_batch(config, digits, 0)
+  source = input_pipeline.load_train_source(config)
+  inputs, future = input_pipeline.train_batch(config, source, 0)
   state = create_train_state(config, model, inputs, future, mesh)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
   restored = checkpoint.restore_latest(mngr, state)
@@ -204,18 +204,18 @@ def train_and_evaluate(
   step_fn = make_train_step(config, model, mesh)
   evaluator = evaluation.Evaluator(config, model, split="valid")
   logging.info(
-    "Training %s for steps %d..%d on %d device(s), digits: %s",
+    "Training %s for steps %d..%d on %d device(s), data: %s",
     config.model.decoders,
     start + 1,
     last,
     mesh.size,
-    digits.source,
+    input_pipeline.describe(source),
   )
   eval_metrics = {}
   pending = None  # the previous step's metrics, fetched one step late
   timer_step, timer = start, time.perf_counter()
   for step in range(start + 1, last + 1):
-    batch = shard_batch(mesh, *input_pipeline.train_batch(config, digits, step))
+    batch = shard_batch(mesh, *input_pipeline.train_batch(config, source, step))
     state, step_metrics = step_fn(state, *batch)
     if pending is not None:
       _check_finite(pending, step - 1, mngr)
@@ -260,7 +260,11 @@ def train_and_evaluate(
   mngr.close()
   test_metrics = _final_test(config, model, state.params, workdir, writer)
   writer.close()
-  return {"valid": eval_metrics, "test": test_metrics}
+  return {
+    "valid": eval_metrics,
+    "test": test_metrics,
+    "data": input_pipeline.describe(source),
+  }
 
 
 def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:

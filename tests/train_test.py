@@ -212,7 +212,8 @@ def test_sharded_step_equals_unsharded(tmp_path):
   """)
   env = dict(
     os.environ,
-    XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+    + " --xla_force_host_platform_device_count=4",
     JAX_PLATFORMS="cpu",
   )
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,6 +223,6 @@ def test_sharded_step_equals_unsharded(tmp_path):
     env=env,
     capture_output=True,
     text=True,
-    timeout=300,
+    timeout=600,
   )
   assert "SHARDED_OK" in proc.stdout, proc.stderr[-3000:]

@@ -47,8 +47,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   m.teacher_forced_reconstruction_at_eval = False
 
   config.data = d = ml_collections.ConfigDict()
-  d.dataset = "moving_mnist"  # the only one for now
+  d.dataset = "moving_mnist"  # "moving_mnist" | "patches" (32x32 colour)
   d.source = "auto"  # digits: "auto" | "tfds" | "files" | "offline"
+  d.patch_source = "standin"  # patches: a video .npy, a folder, "standin"
   d.data_dir = "data"  # MNIST files, TFDS data and caches
   d.num_input_frames = 10  # frames the encoder reads
   d.image_size = 64  # frame height and width in pixels
@@ -98,8 +99,22 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     m.hidden, m.num_layers = 1024, 1
     m.peepholes = False
     m.initializer, m.forget_bias, m.readout_bias = "torch", 1.0, -3.0
-    t.batch_size, t.num_steps = 16, 9_000
+    t.batch_size, t.num_steps = 16, 8_000
     t.log_every_steps = 200
     t.eval_every_steps = t.checkpoint_every_steps = 2_000
     e.num_test_sequences = 1_000
   return config
+
+
+def use_patches(config: ml_collections.ConfigDict) -> None:
+  """The paper's image-patch setting: 32x32 colour patches, 16 input and 13
+  future frames, linear outputs with squared loss (Table 2, right column)."""
+  config.data.dataset = "patches"
+  config.data.image_size = 32
+  config.data.num_input_frames = 16
+  config.model.num_future = 13
+  config.model.output = "real"
+  config.model.readout_bias = 0.0
+  if config.scale == "quick":
+    config.data.image_size = 8
+    config.data.num_input_frames, config.model.num_future = 4, 3

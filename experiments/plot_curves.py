@@ -1,0 +1,79 @@
+"""Plots a run's learning curves from its metrics.jsonl.
+
+  python -m experiments.plot_curves --workdir=runs/composite_cpu \
+      [--output=runs/composite_cpu/curves.png]
+
+Train (every log period) and validation (every evaluation) cross entropy of
+each decoder in the paper's unit, nats per frame, against the step.
+"""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from lstm_unsup import metrics_io  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def plot(workdir: str, output: str, title: str = "") -> str:
+  records = metrics_io.read_metrics(workdir)
+  if not records:
+    raise FileNotFoundError(f"No metrics.jsonl records under {workdir}.")
+  fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+  styles = {"reconstruct": "tab:blue", "future": "tab:red"}
+  for name, color in styles.items():
+    train = [
+      (r["step"], r[name])
+      for r in records
+      if r["split"] == "train" and name in r
+    ]
+    valid = [
+      (r["step"], r[f"{name}_ce"])
+      for r in records
+      if r["split"] == "valid" and f"{name}_ce" in r
+    ]
+    if train:
+      ax.plot(
+        *zip(*train), color=color, alpha=0.35, lw=1, label=f"{name}, train"
+      )
+    if valid:
+      ax.plot(
+        *zip(*valid), color=color, marker="o", lw=2, label=f"{name}, validation"
+      )
+  tests = [r for r in records if r["split"] == "test"]
+  if tests and "future_ce" in tests[-1]:
+    ax.axhline(
+      tests[-1]["future_ce"],
+      color="tab:red",
+      ls="--",
+      lw=1,
+      label=f"future, test: {tests[-1]['future_ce']:.1f}",
+    )
+  ax.set_xlabel("training step")
+  ax.set_ylabel("cross entropy (nats/frame)")
+  ax.set_title(title or os.path.basename(os.path.normpath(workdir)))
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(output)
+  plt.close(fig)
+  return output
+
+
+def main(argv):
+  del argv
+  output = FLAGS.output or os.path.join(FLAGS.workdir, "curves.png")
+  print("Wrote", plot(FLAGS.workdir, output))
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string(
+    "workdir", None, "A training run's workdir.", required=True
+  )
+  flags.DEFINE_string("output", "", "PNG path (default: workdir/curves.png).")
+  app.run(main)
