@@ -13,6 +13,12 @@ from lstm_unsup import lstm, metrics_io, models
 from lstm_unsup.configs import default
 
 DIGIT_SIZE = 28
+
+
+class ConfigError(ValueError):
+  """A bad configuration; the message names the field."""
+
+
 # Fields that may change when a run is resumed (they do not change what the
 # run computes up to its current step).
 RESUMABLE_CHANGES = (
@@ -31,7 +37,7 @@ RESUMABLE_CHANGES = (
 def _choice(config, field: str, choices) -> None:
   value = _get(config, field)
   if value not in choices:
-    raise ValueError(
+    raise ConfigError(
       f"config.{field}={value!r} is not one of {tuple(choices)}."
     )
 
@@ -41,7 +47,7 @@ def _positive(config, *fields: str, allow_zero: bool = False) -> None:
     value = _get(config, field)
     if value < 0 or (value == 0 and not allow_zero):
       bound = ">= 0" if allow_zero else ">= 1"
-      raise ValueError(f"config.{field} must be {bound}; got {value}.")
+      raise ConfigError(f"config.{field} must be {bound}; got {value}.")
 
 
 def _get(config, field: str) -> Any:
@@ -51,7 +57,7 @@ def _get(config, field: str) -> Any:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field of `config`."""
+  """Raises ConfigError naming the first bad field of `config`."""
   check_known_fields(config.to_dict())
   _choice(config, "model.decoders", models.DECODER_SETS)
   _choice(config, "model.output", ("binary", "real"))
@@ -86,34 +92,34 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   for field in ("optim.learning_rate", "optim.clip_norm", "optim.update_clip"):
     if not _get(config, field) > 0:
-      raise ValueError(
+      raise ConfigError(
         f"config.{field} must be > 0; got {_get(config, field)}."
       )
   names = models.DECODER_SETS[config.model.decoders]
   if "future" in names and config.model.num_future < 1:
     kind = "conditional " if config.model.conditional_future else ""
-    raise ValueError(
+    raise ConfigError(
       f"config.model.num_future is 0 but the {kind}future decoder of "
       f"config.model.decoders={config.model.decoders!r} needs >= 1 frames."
     )
   if config.model.conditional_future and "future" not in names:
-    raise ValueError(
+    raise ConfigError(
       "config.model.conditional_future is set but config.model.decoders="
       f"{config.model.decoders!r} has no future decoder."
     )
   if config.model.conditional_reconstruct and "reconstruct" not in names:
-    raise ValueError(
+    raise ConfigError(
       "config.model.conditional_reconstruct is set but config.model.decoders="
       f"{config.model.decoders!r} has no reconstruction decoder."
     )
   patches = config.data.dataset == "patches"
   if patches and config.model.output != "real":
-    raise ValueError(
+    raise ConfigError(
       "config.model.output must be 'real' for config.data.dataset='patches' "
       "(normalised colour values, squared loss)."
     )
   if not patches and config.data.image_size < DIGIT_SIZE:
-    raise ValueError(
+    raise ConfigError(
       f"config.data.image_size={config.data.image_size} is smaller than the "
       f"{DIGIT_SIZE}x{DIGIT_SIZE} digits."
     )
@@ -121,7 +127,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     config.data.image_size != 64
     or config.data.num_input_frames + config.model.num_future > 20
   ):
-    raise ValueError(
+    raise ConfigError(
       "config.eval.mnist_test_seq holds 20 frames of 64x64, which does not "
       f"match config.data.image_size={config.data.image_size} with "
       f"{config.data.num_input_frames} + {config.model.num_future} frames."
@@ -129,19 +135,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def check_known_fields(values: dict[str, Any], scale: str = "quick") -> None:
-  """Raises ValueError naming any field that the default config lacks."""
+  """Raises ConfigError naming any field that the default config lacks."""
   reference = default.get_config(scale).to_dict()
 
   def walk(given, known, prefix):
     for key, value in given.items():
       if key not in known:
-        raise ValueError(
+        raise ConfigError(
           f"Unknown config field config.{prefix}{key}; known fields of "
           f"config.{prefix or ''}: {sorted(known)}."
         )
       if isinstance(known[key], dict):
         if not isinstance(value, dict):
-          raise ValueError(f"config.{prefix}{key} must be a group of fields.")
+          raise ConfigError(f"config.{prefix}{key} must be a group of fields.")
         walk(value, known[key], f"{prefix}{key}.")
 
   walk(values, reference, "")
@@ -183,7 +189,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     diffs = ", ".join(
       f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5]
     )
-    raise ValueError(
+    raise ConfigError(
       f"The workdir {workdir} belongs to a run with a different config "
       f"({diffs}); refusing to resume it. Use a new --workdir, or delete "
       f"this one to start over."

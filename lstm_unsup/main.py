@@ -6,11 +6,13 @@
 Rerunning the same command resumes from the workdir's latest checkpoint.
 """
 
+import sys
+
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import evaluation, train
+from lstm_unsup import config_lib, evaluation, train
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -32,7 +34,10 @@ def main(argv):
   if _MULTIHOST.value:
     jax.distributed.initialize()
   logging.info("JAX devices: %s", jax.devices())
-  result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except config_lib.ConfigError as e:
+    sys.exit(f"Bad configuration: {e}")
   print(f"Data: {result['data']}")
   print(
     f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "
@@ -41,6 +46,15 @@ def main(argv):
   print("Test set:", evaluation.summary_line(result["test"]))
 
 
+def parse_flags(argv):
+  """absl's parser, with a one-line message for an unknown config field."""
+  try:
+    return flags.FLAGS(argv)
+  except (AttributeError, KeyError) as e:
+    message = str(e).replace("\\n", " ").replace("\\'", "").strip("'")
+    sys.exit(f"Bad --config override: unknown field {message}")
+
+
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -226,3 +226,33 @@ def test_sharded_step_equals_unsharded(tmp_path):
     timeout=600,
   )
   assert "SHARDED_OK" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+  "override, message",
+  [
+    ("--config.model.hiden=3", 'unknown field hiden Did you mean "hidden"'),
+    ("--config.model.hidden=-5", "config.model.hidden must be >= 1; got -5."),
+  ],
+)
+def test_command_line_reports_a_bad_config_in_one_line(
+  tmp_path, override, message
+):
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "lstm_unsup.main",
+      "--config=lstm_unsup/configs/composite.py:quick",
+      f"--workdir={tmp_path / 'run'}",
+      override,
+    ],
+    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode != 0
+  assert message in proc.stderr.splitlines()[-1]
+  assert "Traceback" not in proc.stderr
+  assert not (tmp_path / "run").exists()
