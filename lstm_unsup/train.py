@@ -198,8 +198,9 @@ def train_and_evaluate(
   if restored is not None:
     state = restored[1]
     logging.info("Resumed from the checkpoint of step %d.", restored[0])
-    writer.truncate_after(restored[0])
   start = int(state.step)
+  # Records a killed run wrote after its last checkpoint are redone now.
+  writer.truncate_after(start)
   last = config.train.num_steps
   step_fn = make_train_step(config, model, mesh)
   evaluator = evaluation.Evaluator(config, model, split="valid")

@@ -256,3 +256,18 @@ def test_command_line_reports_a_bad_config_in_one_line(
   assert message in proc.stderr.splitlines()[-1]
   assert "Traceback" not in proc.stderr
   assert not (tmp_path / "run").exists()
+
+
+def test_records_past_the_last_checkpoint_are_dropped_on_resume(tmp_path):
+  # A run killed before its first checkpoint left a record behind.
+  config = _quick(tmp_path)
+  config.train.num_steps = 4
+  workdir = str(tmp_path / "run")
+  metrics_io.MetricWriter(workdir).write(2, "train", {"loss": -1.0})
+  train.train_and_evaluate(config, workdir)
+  records = metrics_io.read_metrics(workdir)
+  assert [(r["split"], r["step"]) for r in records] == [
+    ("train", 4),
+    ("valid", 4),
+    ("test", 4),
+  ]
