@@ -1,0 +1,196 @@
+"""The LSTM's time loop: `jax.lax.scan` over one layer, and stacked layers.
+
+Masked steps (past a sequence's end) keep the carry and output zeros. The
+backward pass is our own reverse scan (`custom_grad=True`): it computes the
+per-step gradients of the pre-activations, and then the recurrent weight
+gradient of all steps as one large matmul, instead of the T small
+accumulations that autodiff of the loop makes. It equals JAX's autodiff of
+the same loop (`custom_grad=False`), which the tests check.
+"""
+
+import functools
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from lstm_unsup.cell import (
+  Array,
+  Carry,
+  LayerParams,
+  activation,
+  pointwise,
+  project_inputs,
+)
+
+
+def _masked(valid_Bx1, new, old):
+  return new if valid_Bx1 is None else jnp.where(valid_Bx1, new, old)
+
+
+def _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  """The time loop; also returns what the backward pass needs."""
+
+  def body(carry, inputs):
+    c, h = carry
+    gx_BxG, valid_B = inputs
+    valid = None if valid_B is None else valid_B[:, None]
+    z = gx_BxG + h @ w_rec
+    c_new, h_new = pointwise(z, c, peep, *fns)
+    c_new = _masked(valid, c_new.astype(c.dtype), c)
+    h_new = _masked(valid, h_new.astype(h.dtype), h)
+    out = _masked(valid, h_new, jnp.zeros_like(h_new))
+    return (c_new, h_new), (out, z, c, h)
+
+  (c, h), (outs, zs, cs, hs) = jax.lax.scan(
+    body, (c0, h0), (gates_x, mask), unroll=unroll
+  )
+  return (c, h, outs), (zs, cs, hs)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
+def _scan_custom(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  return _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll)[0]
+
+
+def _scan_custom_fwd(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
+  out, (zs, cs, hs) = _forward_scan(
+    w_rec, peep, gates_x, c0, h0, mask, fns, unroll
+  )
+  return out, (w_rec, peep, zs, cs, hs, mask)
+
+
+def _scan_custom_bwd(fns, unroll, residuals, cotangents):
+  """Reverse scan for the per-step gradients; the weight gradient of all
+  steps is then one large matmul instead of T small accumulations."""
+  w_rec, peep, zs, cs, hs, mask = residuals
+  dc_T, dh_T, douts = cotangents
+  w_rec_T = w_rec.T
+
+  def body(carry, inputs):
+    dc, dh, dpeep = carry
+    z, c_prev, dout, valid_B = inputs
+    valid = None if valid_B is None else valid_B[:, None]
+    # A masked step changed nothing: its gradients pass straight through.
+    live_dc = _masked(valid, dc, jnp.zeros_like(dc))
+    live_dh = _masked(valid, dh + dout, jnp.zeros_like(dh))
+    _, vjp = jax.vjp(lambda z, c, p: pointwise(z, c, p, *fns), z, c_prev, peep)
+    dz, dc_prev, dp = vjp((live_dc, live_dh))
+    dh_prev = _masked(valid, dz @ w_rec_T, dh)
+    dc_prev = _masked(valid, dc_prev, dc)
+    if dpeep is not None:
+      dpeep = dpeep + dp
+    return (dc_prev, dh_prev, dpeep), dz
+
+  dpeep0 = None if peep is None else jnp.zeros_like(peep)
+  (dc0, dh0, dpeep), dzs = jax.lax.scan(
+    body,
+    (dc_T, dh_T, dpeep0),
+    (zs, cs, douts, mask),
+    reverse=True,
+    unroll=unroll,
+  )
+  dw_rec = jnp.einsum("tbh,tbg->hg", hs, dzs.astype(hs.dtype))
+  return dw_rec.astype(w_rec.dtype), dpeep, dzs, dc0, dh0, None
+
+
+_scan_custom.defvjp(_scan_custom_fwd, _scan_custom_bwd)
+
+
+def scan_layer(
+  params: LayerParams,
+  gates_x_TxBxG: Array,
+  carry: Carry,
+  mask_TxB: Array | None = None,
+  *,
+  unroll: int = 1,
+  custom_grad: bool = True,
+  gate_fn: Callable = jax.nn.sigmoid,
+  activation_fn: Callable = jnp.tanh,
+) -> tuple[Carry, Array]:
+  """Runs one layer over time. Masked steps keep the carry and output 0.
+
+  With `custom_grad` the backward pass is our own reverse scan (the same
+  gradients as autodiff, checked by the tests, but faster); without it JAX
+  differentiates the loop.
+  """
+  args = (
+    params["w_recurrent"],
+    params.get("w_peephole"),
+    gates_x_TxBxG,
+    *carry,
+    mask_TxB,
+    (gate_fn, activation_fn),
+    unroll,
+  )
+  if custom_grad:
+    c, h, outs = _scan_custom(*args)
+  else:
+    c, h, outs = _forward_scan(*args)[0]
+  return (c, h), outs
+
+
+def zero_carry(batch_size: int, features: int, dtype=jnp.float32) -> Carry:
+  zeros = jnp.zeros((batch_size, features), dtype)
+  return zeros, zeros
+
+
+def run_stack(
+  layers: Sequence[LayerParams],
+  x_BxTxD: Array | None,
+  initial_carries: Sequence[Carry] | None = None,
+  mask_BxT: Array | None = None,
+  *,
+  num_steps: int | None = None,
+  batch_size: int | None = None,
+  gate_fn: str | Callable = "sigmoid",
+  activation_fn: str | Callable = "tanh",
+  unroll: int = 1,
+  custom_grad: bool = True,
+) -> tuple[Array, tuple[Carry, ...]]:
+  """Runs stacked layers; layer k reads layer k-1's h.
+
+  Args:
+    layers: one parameter dict per layer, bottom first.
+    x_BxTxD: inputs, or None for a stack fed nothing (then give `num_steps`
+      and, without `initial_carries`, `batch_size`).
+    initial_carries: one (c, h) per layer; zeros when omitted.
+    mask_BxT: True where a step is real. Masked steps leave every layer's
+      carry unchanged and give zero outputs.
+
+  Returns:
+    The top layer's outputs h (B x T x H) and every layer's final (c, h).
+  """
+  kwargs = dict(
+    gate_fn=activation(gate_fn), activation_fn=activation(activation_fn)
+  )
+  H = layers[0]["w_recurrent"].shape[0]
+  # State stays in float32 (or wider) even when weights are narrower.
+  state_dtype = jnp.promote_types(layers[0]["w_recurrent"].dtype, jnp.float32)
+  if x_BxTxD is not None:
+    batch_size, num_steps = x_BxTxD.shape[:2]
+  elif initial_carries is not None:
+    batch_size = initial_carries[0][0].shape[0]
+  if initial_carries is None:
+    initial_carries = [zero_carry(batch_size, H, state_dtype) for _ in layers]
+  mask_TxB = None if mask_BxT is None else jnp.swapaxes(mask_BxT, 0, 1)
+  h_TxBxH = None if x_BxTxD is None else jnp.swapaxes(x_BxTxD, 0, 1)
+  finals = []
+  for params, carry in zip(layers, initial_carries):
+    gates_x = project_inputs(params, h_TxBxH, num_steps, batch_size)
+    carry, h_TxBxH = scan_layer(
+      params,
+      gates_x,
+      tuple(carry),
+      mask_TxB,
+      unroll=unroll,
+      custom_grad=custom_grad,
+      **kwargs,
+    )
+    finals.append(carry)
+  return jnp.swapaxes(h_TxBxH, 0, 1), tuple(finals)
+
+
+def lengths_to_mask(seq_lengths_B: Array, num_steps: int) -> Array:
+  """B x T mask, True for the first seq_lengths[b] steps of sequence b."""
+  return jnp.arange(num_steps)[None, :] < jnp.asarray(seq_lengths_B)[:, None]
