@@ -1,8 +1,8 @@
 """The paper's Table 2 and figures at the quick scale, end to end."""
 
+import glob
 import json
 import os
-import time
 
 import pytest
 from PIL import Image
@@ -12,15 +12,21 @@ from experiments import figures, paper_numbers, table2
 
 @pytest.fixture(scope="module")
 def quick_table(tmp_path_factory):
+  # The whole quick pipeline; about a minute on 2 cores (not asserted: the
+  # time depends on the machine's load, and the suite's budget covers it).
   workdir = str(tmp_path_factory.mktemp("table2"))
-  start = time.perf_counter()
-  table = table2.build_table("quick", workdir)
-  return workdir, table, time.perf_counter() - start
+  return workdir, table2.build_table("quick", workdir)
+
+
+def _metric_lines(workdir):
+  return {
+    path: len(open(path).readlines())
+    for path in glob.glob(f"{workdir}/**/metrics.jsonl", recursive=True)
+  }
 
 
 def test_quick_table2_has_every_row_beside_the_paper(quick_table):
-  workdir, table, seconds = quick_table
-  assert seconds < 120, f"the quick Table 2 took {seconds:.0f} s"
+  workdir, table = quick_table
   names = [row["name"] for row in table["rows"]]
   assert names == [r.name for r in table2.ROWS]
   for row in table["rows"]:
@@ -42,15 +48,16 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
 
 
 def test_finished_cells_are_read_back_not_retrained(quick_table):
-  workdir, table, _ = quick_table
-  start = time.perf_counter()
+  workdir, table = quick_table
+  before = _metric_lines(workdir)
+  assert len(before) == 6 + 4  # every Moving MNIST and patches cell
   again = table2.build_table("quick", workdir)
-  assert time.perf_counter() - start < 30
+  assert _metric_lines(workdir) == before  # nothing trained or evaluated
   assert json.dumps(again["rows"]) == json.dumps(table["rows"])
 
 
 def test_figures_are_written(quick_table):
-  workdir, _, _ = quick_table
+  workdir, _ = quick_table
   paths = figures.make_all("quick", workdir)
   names = sorted(os.path.basename(p) for p in paths)
   assert names == [
