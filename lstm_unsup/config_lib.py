@@ -182,7 +182,9 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   changed = [
     key
     for key in sorted(set(old) | set(new))
-    if old.get(key) != new.get(key)
+    # A field the run's config.json lacks was added to the code since.
+    if key in old
+    and old.get(key) != new.get(key)
     and not any(key.startswith(p) for p in RESUMABLE_CHANGES)
   ]
   if changed:

@@ -271,3 +271,20 @@ def test_records_past_the_last_checkpoint_are_dropped_on_resume(tmp_path):
     ("valid", 4),
     ("test", 4),
   ]
+
+
+def test_resumes_a_run_made_before_a_config_field_was_added(tmp_path):
+  config = _quick(tmp_path)
+  config.train.num_steps = 4
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  path = os.path.join(workdir, "config.json")
+  values = json.load(open(path))
+  del values["data"]["patch_source"]  # as written by an older version
+  json.dump(values, open(path, "w"))
+  config.train.num_steps = 8
+  train.train_and_evaluate(config, workdir)
+  steps = [
+    r["step"] for r in metrics_io.read_metrics(workdir) if r["split"] == "train"
+  ]
+  assert steps == [4, 8]
