@@ -1,0 +1,292 @@
+"""Times our training step against the LSTMs researchers would otherwise use.
+
+  python benchmarks/train_step.py [--hidden=256,1024] [--batch=16,80] \
+      [--steps=10] [--output=runs/bench_train_step.json]
+
+For each hidden size H and batch size B, in one process and one run, the
+composite model (10 input, 10 reconstructed, 10 future frames of 4,096
+pixels; one layer; unconditioned decoders; Adam with global-norm clipping;
+float32) trained by:
+
+  ours   the jitted step that `python -m lstm_unsup.main` runs;
+  flax   `flax.linen.RNN(OptimizedLSTMCell)` building the same model;
+  torch  `torch.nn.LSTM` building the same model (when torch is installed).
+
+All start from the same weights and batch, and the script first checks that
+they compute the same loss. It prints steps/s (median over --steps), the
+ratio of ours to each peer, achieved GFLOP/s from the FLOP count below, the
+fraction of a matmul peak it measures itself, and compile (first-step) time.
+
+FLOPs per step: 3x the forward pass (backward = 2x forward), with forward =
+2B[T*D*4H + (T + 2K)*H*4H + 2K*H*D] (input projection, recurrent matmuls,
+two readouts).
+"""
+
+import json
+import os
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags
+
+from lstm_unsup import losses, train
+from lstm_unsup.configs import composite
+
+T = K = 10
+D = 4096
+
+
+def flops_per_step(H: int, B: int) -> float:
+  forward = 2 * B * (T * D * 4 * H + (T + 2 * K) * H * 4 * H + 2 * K * H * D)
+  return 3.0 * forward
+
+
+def _median_seconds(fn, steps: int) -> float:
+  """The median time of `steps` calls."""
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_peak_gflops(n: int = 2048) -> float:
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda a: a @ a)
+  f(a).block_until_ready()
+  seconds = _median_seconds(lambda: f(a).block_until_ready(), 10)
+  return 2 * n**3 / seconds / 1e9
+
+
+def ours(H: int, B: int, inputs, future):
+  config = composite.get_config("cpu")
+  config.model.hidden, config.train.batch_size = H, B
+  model = train.models.build_model(config.model)
+  mesh = train.make_mesh(1)
+  state = train.create_train_state(config, model, inputs, future, mesh)
+  step = train.make_train_step(config, model, mesh)
+  batch = train.shard_batch(mesh, inputs, future)
+  holder = [state]
+
+  def run():
+    holder[0], metrics = step(holder[0], *batch)
+    return metrics["loss"].block_until_ready()
+
+  # A host copy: the step donates (and so deletes) the state's buffers.
+  return jax.tree.map(np.array, state.params), run
+
+
+class FlaxComposite(nn.Module):
+  """The same model from flax.linen.RNN(OptimizedLSTMCell)."""
+
+  hidden: int
+
+  @nn.compact
+  def __call__(self, inputs_BxTxD, future_BxKxD):
+    B = inputs_BxTxD.shape[0]
+    rnn = nn.RNN(
+      nn.OptimizedLSTMCell(self.hidden, name="encoder"), return_carry=True
+    )
+    carry, _ = rnn(inputs_BxTxD)
+    zeros = jnp.zeros((B, future_BxKxD.shape[1], 1))  # fed nothing
+    outputs = {}
+    for name in ("reconstruct", "future"):
+      dec = nn.RNN(nn.OptimizedLSTMCell(self.hidden, name=f"{name}_cell"))
+      h = dec(zeros, initial_carry=carry)
+      outputs[name] = nn.Dense(D, name=f"{name}_readout")(h)
+    return outputs
+
+
+def _to_flax(ours_params, H):
+  """Our parameters as FlaxComposite's (decoder input weights are zero)."""
+
+  def cell(layer):
+    w_in = layer.get("w_input", jnp.zeros((1, 4 * H)))
+    split = lambda w: jnp.split(w, 4, axis=-1)  # noqa: E731
+    out = {}
+    for g, wi, wh, b in zip(
+      "ifgo", split(w_in), split(layer["w_recurrent"]), split(layer["bias"])
+    ):
+      out[f"i{g}"] = {"kernel": wi}
+      out[f"h{g}"] = {"kernel": wh, "bias": b}
+    return out
+
+  p = ours_params
+  return {
+    "encoder": cell(p["encoder"]["layer_0"]),
+    "reconstruct_cell": cell(p["decoder_reconstruct"]["lstm"]["layer_0"]),
+    "future_cell": cell(p["decoder_future"]["lstm"]["layer_0"]),
+    "reconstruct_readout": p["decoder_reconstruct"]["readout"],
+    "future_readout": p["decoder_future"]["readout"],
+  }
+
+
+def flax_peer(H: int, ours_params, inputs, future):
+  model = FlaxComposite(H)
+  params = _to_flax(ours_params, H)
+  tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
+  targets = {"reconstruct": inputs[:, ::-1], "future": future}
+
+  def loss_fn(params):
+    out = model.apply({"params": params}, inputs, future)
+    return sum(
+      losses.mean_per_frame(losses.bernoulli_cross_entropy(out[k], targets[k]))
+      for k in out
+    )
+
+  @jax.jit
+  def step(params, opt_state):
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  holder = [params, tx.init(params)]
+
+  def run():
+    holder[0], holder[1], loss = step(*holder)
+    return loss.block_until_ready()
+
+  return run
+
+
+def torch_peer(H: int, ours_params, inputs, future):
+  import torch  # noqa: PLC0415
+
+  torch.set_num_threads(os.cpu_count() or 1)
+
+  def lstm(layer, input_size):
+    m = torch.nn.LSTM(input_size, H, batch_first=True)
+    w_in = np.asarray(layer.get("w_input", np.zeros((input_size, 4 * H))))
+    with torch.no_grad():
+      m.weight_ih_l0.copy_(torch.from_numpy(w_in.T.copy()))
+      m.weight_hh_l0.copy_(
+        torch.from_numpy(np.asarray(layer["w_recurrent"]).T.copy())
+      )
+      m.bias_ih_l0.copy_(torch.from_numpy(np.asarray(layer["bias"])))
+      m.bias_hh_l0.zero_()
+    return m
+
+  def linear(p):
+    m = torch.nn.Linear(H, D)
+    with torch.no_grad():
+      m.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).T.copy()))
+      m.bias.copy_(torch.from_numpy(np.asarray(p["bias"])))
+    return m
+
+  p = ours_params
+  enc = lstm(p["encoder"]["layer_0"], D)
+  decs = {
+    k: lstm(p[f"decoder_{k}"]["lstm"]["layer_0"], 1)
+    for k in ("reconstruct", "future")
+  }
+  heads = {k: linear(p[f"decoder_{k}"]["readout"]) for k in decs}
+  modules = torch.nn.ModuleList([enc, *decs.values(), *heads.values()])
+  opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
+  x = torch.from_numpy(np.asarray(inputs))
+  targets = {
+    "reconstruct": torch.from_numpy(np.asarray(inputs)[:, ::-1].copy()),
+    "future": torch.from_numpy(np.asarray(future)),
+  }
+  zeros = torch.zeros(x.shape[0], K, 1)
+  bce = torch.nn.BCEWithLogitsLoss(reduction="sum")
+
+  def run():
+    opt.zero_grad()
+    _, state = enc(x)
+    loss = 0.0
+    for k in decs:
+      h, _ = decs[k](zeros, state)
+      loss = loss + bce(heads[k](h), targets[k]) / (x.shape[0] * K)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach())
+
+  return run
+
+
+def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
+  rng = np.random.default_rng(0)
+  inputs = rng.random((B, T, D), np.float32)
+  future = rng.random((B, K, D), np.float32)
+  params, run_ours = ours(H, B, inputs, future)
+  runs = {"ours": run_ours, "flax": flax_peer(H, params, inputs, future)}
+  if use_torch:
+    runs["torch"] = torch_peer(H, params, inputs, future)
+  # The first step of each starts from the same weights and batch.
+  result = {
+    "hidden": H,
+    "batch": B,
+    "gflop_per_step": flops_per_step(H, B) / 1e9,
+  }
+  for name, run in runs.items():
+    start = time.perf_counter()
+    first_loss = float(run())  # includes compilation
+    compile_s = time.perf_counter() - start
+    seconds = _median_seconds(run, steps)
+    result[name] = {
+      "first_loss": first_loss,
+      "first_step_s": compile_s,
+      "steps_per_s": 1 / seconds,
+      "gflops": flops_per_step(H, B) / seconds / 1e9,
+      "fraction_of_peak": flops_per_step(H, B) / seconds / 1e9 / peak,
+    }
+  ref = result["ours"]["first_loss"]
+  for name in runs:
+    np.testing.assert_allclose(
+      result[name]["first_loss"],
+      ref,
+      rtol=1e-4,
+      err_msg=f"{name} computes another loss",
+    )
+    result[name]["ours_speedup"] = (
+      result["ours"]["steps_per_s"] / result[name]["steps_per_s"]
+    )
+  return result
+
+
+def main(argv):
+  del argv
+  FLAGS = flags.FLAGS
+  try:
+    import torch  # noqa: F401, PLC0415
+
+    use_torch = not FLAGS.no_torch
+  except ImportError:
+    use_torch = False
+    print("torch is not installed: PyTorch is left out.")
+  peak = matmul_peak_gflops()
+  print(f"matmul peak measured: {peak:.0f} GFLOP/s (2048^3, float32)")
+  results = []
+  for H in (int(h) for h in FLAGS.hidden):
+    for B in (int(b) for b in FLAGS.batch):
+      r = bench(H, B, FLAGS.steps, peak, use_torch)
+      results.append(r)
+      for name in ("ours", "flax", "torch"):
+        if name in r:
+          x = r[name]
+          print(
+            f"H={H:5d} B={B:3d} {name:5s} {x['steps_per_s']:7.2f} steps/s"
+            f"  {x['gflops']:6.1f} GFLOP/s ({x['fraction_of_peak']:.0%} of "
+            f"peak)  first step {x['first_step_s']:.1f} s  ours is "
+            f"{x['ours_speedup']:.2f}x"
+          )
+  if FLAGS.output:
+    os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
+    with open(FLAGS.output, "w") as f:
+      json.dump({"peak_gflops": peak, "results": results}, f, indent=2)
+    print("Wrote", FLAGS.output)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_list("hidden", ["256", "1024"], "Hidden sizes H.")
+  flags.DEFINE_list("batch", ["16"], "Batch sizes B.")
+  flags.DEFINE_integer("steps", 10, "Timed steps per implementation.")
+  flags.DEFINE_bool("no_torch", False, "Leave PyTorch out.")
+  flags.DEFINE_string("output", "runs/bench_train_step.json", "JSON results.")
+  app.run(main)
