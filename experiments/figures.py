@@ -30,7 +30,14 @@ from absl import app, flags
 from PIL import Image
 
 from experiments import table2
-from lstm_unsup import checkpoint, figures, input_pipeline, lstm, models
+from lstm_unsup import (
+  checkpoint,
+  evaluation,
+  figures,
+  input_pipeline,
+  lstm,
+  models,
+)
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, test_sets
 
@@ -66,25 +73,10 @@ def trained(row_name: str, scale: str, workdir: str):
 def predictions(config, model, params, frames_BxNxHxW):
   """The figure panels of some sequences: (inputs, reconstruction in time
   order, future truth, prediction), each (B, T or K, H, W) in [0, 1]."""
-  frames = input_pipeline.to_unit(np.asarray(frames_BxNxHxW))
-  inputs, future = input_pipeline.split_frames(config, frames)
-  outputs, _ = model.apply({"params": params}, inputs, future, train=False)
-  shape = frames.shape[2:]
-
-  def view(x):
-    return np.asarray(x).reshape(x.shape[0], x.shape[1], *shape)
-
-  recon = outputs.get("reconstruct")
-  if recon is not None:
-    mcfg = models.ModelConfig(**config.model.to_dict())
-    recon = view(jax.nn.sigmoid(models.in_time_order(mcfg, recon)))
-  pred = outputs.get("future")
-  return (
-    view(inputs),
-    recon,
-    view(future) if future.shape[1] else None,
-    None if pred is None else view(jax.nn.sigmoid(pred)),
+  evaluator = evaluation.Evaluator(
+    config, model, split="test", sequences=frames_BxNxHxW
   )
+  return evaluator.predict(params, len(frames_BxNxHxW), frames_BxNxHxW)
 
 
 def _stack(images: list[Image.Image]) -> Image.Image:

@@ -69,9 +69,15 @@ class Evaluator:
     result["conditioning"] = models.conditioning(self.model_config, False)
     return result
 
-  def predict(self, params, count: int):
-    """(inputs, reconstruction in time order, future, prediction) frames."""
-    (inputs, future), _ = next(self._batches())
+  def predict(self, params, count: int, sequences=None):
+    """(inputs, reconstruction in time order, future, prediction) frames of
+    the first `count` sequences of the set (or of `sequences`), in [0, 1]
+    for display."""
+    if sequences is None:
+      (inputs, future), _ = next(self._batches())
+    else:
+      frames = input_pipeline.to_unit(np.asarray(sequences[:count]))
+      inputs, future = input_pipeline.split_frames(self.config, frames)
     outputs = _compiled_apply(self.model)(params, inputs, future)
     shape = (-1, *self.frame_shape)
     binary = self.config.model.output == "binary"
