@@ -221,8 +221,12 @@ def train_and_evaluate(
     if pending is not None:
       _check_finite(pending, step - 1, mngr)
     pending = step_metrics
-    if _itstime(step, config.train.log_every_steps, last):
+    log = _itstime(step, config.train.log_every_steps, last)
+    evaluate = _itstime(step, config.train.eval_every_steps, last)
+    save = _itstime(step, config.train.checkpoint_every_steps, last)
+    if log or evaluate or save:  # nothing non-finite is logged or saved
       _check_finite(pending, step, mngr)
+    if log:
       now = time.perf_counter()
       rate = (step - timer_step) / (now - timer)
       timer_step, timer = step, now
@@ -241,8 +245,7 @@ def train_and_evaluate(
         rate,
         _format_eta((last - step) / max(rate, 1e-9)),
       )
-    if _itstime(step, config.train.eval_every_steps, last):
-      _check_finite(pending, step, mngr)
+    if evaluate:
       eval_metrics = evaluator.evaluate(state.params)
       writer.write(step, "valid", eval_metrics)
       evaluator.save_figure(
@@ -254,8 +257,7 @@ def train_and_evaluate(
         "step %d validation: %s", step, evaluation.summary_line(eval_metrics)
       )
       timer = time.perf_counter()  # evaluation is not training time
-    if _itstime(step, config.train.checkpoint_every_steps, last):
-      _check_finite(pending, step, mngr)
+    if save:
       checkpoint.save(mngr, step, state)
   mngr.wait_until_finished()
   mngr.close()
