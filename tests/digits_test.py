@@ -38,6 +38,19 @@ def _fake_mnist(num_train=24, num_test=6, seed=0):
   )
 
 
+def _write_fake_npz(folder):
+  """A small mnist.npz in the Keras layout; returns its arrays."""
+  (x_train, y_train), (x_test, y_test) = _fake_mnist()
+  np.savez(
+    folder / "mnist.npz",
+    x_train=x_train,
+    y_train=y_train,
+    x_test=x_test,
+    y_test=y_test,
+  )
+  return (x_train, y_train), (x_test, y_test)
+
+
 def test_offline_source_loads_all_5000_digits():
   pools = {s: load_digits("offline", s) for s in ("train", "valid", "test")}
   assert [len(pools[s]) for s in ("train", "valid", "test")] == [
@@ -85,14 +98,7 @@ def test_unknown_source_or_split_is_a_clear_error():
 
 
 def test_files_source_reads_npz_and_splits_train_and_valid(tmp_path):
-  (x_train, y_train), (x_test, y_test) = _fake_mnist()
-  np.savez(
-    tmp_path / "mnist.npz",
-    x_train=x_train,
-    y_train=y_train,
-    x_test=x_test,
-    y_test=y_test,
-  )
+  (x_train, y_train), (x_test, y_test) = _write_fake_npz(tmp_path)
   train = load_digits("files", "train", str(tmp_path))
   valid = load_digits("files", "valid", str(tmp_path))
   test = load_digits("files", "test", str(tmp_path))
@@ -128,14 +134,7 @@ def test_read_idx_rejects_other_files(tmp_path):
 
 def test_auto_prefers_files_then_falls_back_to_offline(tmp_path):
   assert load_digits("auto", "test", str(tmp_path)).kind == "offline"
-  (x_train, y_train), (x_test, y_test) = _fake_mnist()
-  np.savez(
-    tmp_path / "mnist.npz",
-    x_train=x_train,
-    y_train=y_train,
-    x_test=x_test,
-    y_test=y_test,
-  )
+  _write_fake_npz(tmp_path)
   load_digits.cache_clear()
   assert load_digits("auto", "test", str(tmp_path)).kind == "files"
 
