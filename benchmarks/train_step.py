@@ -63,9 +63,17 @@ def matmul_peak_gflops(n: int = 2048) -> float:
   return 2 * n**3 / seconds / 1e9
 
 
-def ours(H: int, B: int, inputs, future):
+def composite_config(H: int, B: int, num_layers: int = 1, **model_fields):
+  """The benchmarked model: the cpu-scale composite at another size."""
   config = composite.get_config("cpu")
   config.model.hidden, config.train.batch_size = H, B
+  config.model.num_layers = num_layers
+  config.model.update(model_fields)
+  return config
+
+
+def ours(H: int, B: int, inputs, future, num_layers: int = 1, **model_fields):
+  config = composite_config(H, B, num_layers, **model_fields)
   model = train.models.build_model(config.model)
   mesh = train.make_mesh(1)
   state = train.create_train_state(config, model, inputs, future, mesh)
@@ -154,58 +162,90 @@ def flax_peer(H: int, ours_params, inputs, future):
   return run
 
 
-def torch_peer(H: int, ours_params, inputs, future):
+def torch_modules(H: int, ours_params, num_layers: int = 1, device="cpu"):
+  """Our composite model's weights in `torch.nn.LSTM`s and `Linear`s."""
   import torch  # noqa: PLC0415
 
-  torch.set_num_threads(os.cpu_count() or 1)
-
-  def lstm(layer, input_size):
-    m = torch.nn.LSTM(input_size, H, batch_first=True)
-    w_in = np.asarray(layer.get("w_input", np.zeros((input_size, 4 * H))))
-    with torch.no_grad():
-      m.weight_ih_l0.copy_(torch.from_numpy(w_in.T.copy()))
-      m.weight_hh_l0.copy_(
-        torch.from_numpy(np.asarray(layer["w_recurrent"]).T.copy())
-      )
-      m.bias_ih_l0.copy_(torch.from_numpy(np.asarray(layer["bias"])))
-      m.bias_hh_l0.zero_()
-    return m
+  def lstm(layers, input_size):
+    m = torch.nn.LSTM(input_size, H, num_layers=num_layers, batch_first=True)
+    for k, layer in enumerate(layers):
+      size = input_size if k == 0 else H
+      w_in = np.asarray(layer.get("w_input", np.zeros((size, 4 * H))))
+      copies = {
+        f"weight_ih_l{k}": w_in.T,
+        f"weight_hh_l{k}": np.asarray(layer["w_recurrent"]).T,
+        f"bias_ih_l{k}": np.asarray(layer["bias"]),
+        f"bias_hh_l{k}": np.zeros(4 * H, np.float32),
+      }
+      with torch.no_grad():
+        for name, value in copies.items():
+          getattr(m, name).copy_(torch.from_numpy(value.copy()))
+    return m.to(device)
 
   def linear(p):
     m = torch.nn.Linear(H, D)
     with torch.no_grad():
       m.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).T.copy()))
       m.bias.copy_(torch.from_numpy(np.asarray(p["bias"])))
-    return m
+    return m.to(device)
+
+  def stack(p):
+    return [p[f"layer_{k}"] for k in range(num_layers)]
 
   p = ours_params
-  enc = lstm(p["encoder"]["layer_0"], D)
+  enc = lstm(stack(p["encoder"]), D)
   decs = {
-    k: lstm(p[f"decoder_{k}"]["lstm"]["layer_0"], 1)
+    k: lstm(stack(p[f"decoder_{k}"]["lstm"]), 1)
     for k in ("reconstruct", "future")
   }
   heads = {k: linear(p[f"decoder_{k}"]["readout"]) for k in decs}
+  return enc, decs, heads
+
+
+def torch_loss_fn(enc, decs, heads):
+  """The composite loss in nats per frame, and the future logits."""
+  import torch  # noqa: PLC0415
+
+  bce = torch.nn.BCEWithLogitsLoss(reduction="sum")
+
+  def loss_fn(x, targets):
+    B = x.shape[0]
+    _, state = enc(x)
+    zeros = torch.zeros(B, K, 1, device=x.device)
+    loss, logits = 0.0, {}
+    for k in decs:
+      h, _ = decs[k](zeros, state)
+      logits[k] = heads[k](h)
+      loss = loss + bce(logits[k], targets[k]) / (B * K)
+    return loss, logits
+
+  return loss_fn
+
+
+def torch_peer(
+  H: int, ours_params, inputs, future, num_layers: int = 1, device="cpu"
+):
+  import torch  # noqa: PLC0415
+
+  torch.set_num_threads(os.cpu_count() or 1)
+  enc, decs, heads = torch_modules(H, ours_params, num_layers, device)
   modules = torch.nn.ModuleList([enc, *decs.values(), *heads.values()])
   opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
-  x = torch.from_numpy(np.asarray(inputs))
+  x = torch.from_numpy(np.asarray(inputs)).to(device)
   targets = {
     "reconstruct": torch.from_numpy(np.asarray(inputs)[:, ::-1].copy()),
     "future": torch.from_numpy(np.asarray(future)),
   }
-  zeros = torch.zeros(x.shape[0], K, 1)
-  bce = torch.nn.BCEWithLogitsLoss(reduction="sum")
+  targets = {k: v.to(device) for k, v in targets.items()}
+  loss_fn = torch_loss_fn(enc, decs, heads)
 
   def run():
     opt.zero_grad()
-    _, state = enc(x)
-    loss = 0.0
-    for k in decs:
-      h, _ = decs[k](zeros, state)
-      loss = loss + bce(heads[k](h), targets[k]) / (x.shape[0] * K)
+    loss, _ = loss_fn(x, targets)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(modules.parameters(), 1.0)
     opt.step()
-    return float(loss.detach())
+    return float(loss.detach())  # waits for the device
 
   return run
 

@@ -117,22 +117,43 @@ def _stats(values):
   }
 
 
-def build_table(scale: str, workdir: str, columns=("mnist", "patches")):
-  """Trains or reads every cell; returns the table as a dict of rows."""
+def build_table(
+  scale: str,
+  workdir: str,
+  columns=("mnist", "patches"),
+  rows: tuple[str, ...] = (),
+  seeds: tuple[int, ...] = (),
+):
+  """Trains or reads every cell; returns the table as a dict of rows.
+
+  `rows` and `seeds` restrict it to some rows and seeds (default: all), so
+  that cells can train in parallel processes that share the workdir.
+  """
+  unknown = set(rows) - {row.name for row in ROWS}
+  if unknown:
+    raise ValueError(
+      f"Unknown Table 2 rows {sorted(unknown)}; the rows are "
+      f"{[row.name for row in ROWS]}."
+    )
+  if set(columns) - {"mnist", "patches"}:
+    raise ValueError(f"Columns are mnist and patches, not {list(columns)}.")
+  seeds = tuple(seeds) or SEEDS[scale]
   patch_source = default.get_config(scale).data.patch_source
   table = {
     "scale": scale,
-    "seeds": list(SEEDS[scale]),
+    "seeds": list(seeds),
     "patch_source": patch_source,
     "rows": [],
   }
   for row in ROWS:
+    if rows and row.name not in rows:
+      continue
     entry = {"name": row.name, "title": row.title}
     for column in columns:
       if column == "patches" and not row.in_paper:
         continue
       cells = []
-      for seed in SEEDS[scale]:
+      for seed in seeds:
         config = row_config(row, column, scale, seed)
         cell_dir = os.path.join(workdir, column, row.name, f"seed_{seed}")
         cells.append(run_cell(config, cell_dir))
@@ -216,7 +237,13 @@ def main(argv):
   del argv
   FLAGS = flags.FLAGS
   start = time.perf_counter()
-  table = build_table(FLAGS.scale, FLAGS.workdir)
+  table = build_table(
+    FLAGS.scale,
+    FLAGS.workdir,
+    columns=tuple(FLAGS.columns),
+    rows=tuple(FLAGS.rows),
+    seeds=tuple(int(s) for s in FLAGS.seeds),
+  )
   table["wall_seconds"] = time.perf_counter() - start
   os.makedirs(FLAGS.workdir, exist_ok=True)
   with open(os.path.join(FLAGS.workdir, "table.json"), "w") as f:
@@ -230,4 +257,9 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_enum("scale", "cpu", ["quick", "cpu", "paper"], "Scale.")
   flags.DEFINE_string("workdir", "runs/table2", "Where every run goes.")
+  flags.DEFINE_list(
+    "columns", ["mnist", "patches"], "Columns: mnist and/or patches."
+  )
+  flags.DEFINE_list("rows", [], "Only these rows (default: all).")
+  flags.DEFINE_list("seeds", [], "Only these seeds (default: the scale's).")
   app.run(main)

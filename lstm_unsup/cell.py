@@ -21,6 +21,10 @@ new cell c', as in the authors' CUDA kernel. The carry is (c, h), as in Flax.
 Speed: whenever the inputs of all time steps are known ahead, their
 projection is one large matmul outside `jax.lax.scan`; the loop body only
 does the H x 4H recurrent matmul.
+
+Precision: every matmul runs in its weights' dtype (the other operand is cast
+to it) and accumulates in the state's dtype, so bfloat16 weights give
+bfloat16 matmuls with float32 pre-activations, cells and outputs.
 """
 
 from collections.abc import Callable
@@ -122,6 +126,15 @@ def init_layer(
 # The cell and its time loop.
 
 
+def matmul(x: Array, w: Array, out_dtype: Any = None) -> Array:
+  """x @ w with x cast to w's dtype, accumulated and returned in `out_dtype`
+  (default: the wider of x's and w's dtypes). With bfloat16 weights this is a
+  bfloat16 matmul with a float32 result; with equal dtypes it is `x @ w`."""
+  if out_dtype is None:
+    out_dtype = jnp.promote_types(x.dtype, w.dtype)
+  return jnp.dot(x.astype(w.dtype), w, preferred_element_type=out_dtype)
+
+
 def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
   """Input-side gate pre-activations of all steps in one matmul: T x B x 4H."""
   bias = params["bias"]
@@ -133,9 +146,13 @@ def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
       "nothing); call it without inputs."
     )
   w = params["w_input"]
-  return (
-    jnp.einsum("tbd,dg->tbg", x_TxBxD.astype(w.dtype), w) + bias[None, None]
+  gates_x = jnp.einsum(
+    "tbd,dg->tbg",
+    x_TxBxD.astype(w.dtype),
+    w,
+    preferred_element_type=bias.dtype,
   )
+  return gates_x + bias[None, None]
 
 
 def gate_values(
@@ -182,7 +199,7 @@ def cell(
 ) -> Carry:
   """One step of the cell, given the input-side pre-activations."""
   c_BxH, h_BxH = carry
-  z_BxG = gates_x_BxG + h_BxH @ params["w_recurrent"]
+  z_BxG = gates_x_BxG + matmul(h_BxH, params["w_recurrent"])
   return pointwise(
     z_BxG, c_BxH, params.get("w_peephole"), gate_fn, activation_fn
   )

@@ -63,6 +63,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, "model.output", ("binary", "real"))
   _choice(config, "model.handoff", ("transition", "copy"))
   _choice(config, "model.initializer", lstm.INITIALIZERS)
+  _choice(config, "model.matmul_dtype", models.MATMUL_DTYPES)
   _choice(config, "data.dataset", ("moving_mnist", "patches"))
   _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
   _choice(config, "data.bounce", ("authors", "reflect"))

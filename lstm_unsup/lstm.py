@@ -24,6 +24,7 @@ from lstm_unsup.cell import (  # noqa: F401  (re-exported)
   cell,
   gate_values,
   init_layer,
+  matmul,
   pointwise,
   project_inputs,
   step,
@@ -38,6 +39,19 @@ from lstm_unsup.recurrence import (  # noqa: F401  (re-exported)
 
 # ----------------------------------------------------------------------------
 # Flax Linen wrapper.
+
+MATMUL_WEIGHTS = ("w_input", "w_recurrent")
+
+
+def cast_matmul_weights(layer: LayerParams, dtype: Any) -> LayerParams:
+  """The layer with its matmul weights (not bias nor peepholes) cast to
+  `dtype`, which sets the matmuls' input dtype; None leaves it unchanged."""
+  if dtype is None:
+    return layer
+  return {
+    name: a.astype(dtype) if name in MATMUL_WEIGHTS else a
+    for name, a in layer.items()
+  }
 
 
 class _LayerParams(nn.Module):
@@ -83,6 +97,12 @@ class LSTM(nn.Module):
   optionally `initial_carries` (one (c, h) per layer), `seq_lengths` (B ints)
   or `mask` (B x T bools). Returns `(outputs_BxTxH, final_carries)`, where
   final_carries holds each layer's (c, h) at its sequence's own last step.
+
+  Mixed precision: `dtype=jnp.bfloat16` runs the matmuls on bfloat16 copies
+  of `w_input` and `w_recurrent` (and of the operands multiplied with them)
+  with float32 accumulation. The parameters and their gradients stay in
+  `param_dtype`, the state (c, h) and the outputs in float32 (or wider).
+  `dtype=None` (the default) computes in the parameters' dtype.
   """
 
   features: int
@@ -95,6 +115,7 @@ class LSTM(nn.Module):
   unroll: int = 1
   custom_grad: bool = True  # our backward pass; False: JAX's autodiff
   param_dtype: Any = jnp.float32
+  dtype: Any = None  # dtype of the matmuls; None: the parameters' dtype
 
   def _check_config(self):
     if self.features < 1 or self.num_layers < 1:
@@ -132,7 +153,12 @@ class LSTM(nn.Module):
     self._check_config()
     input_size = self._check_inputs(x_BxTxD, num_steps, initial_carries)
     self._check_params(input_size)
-    layers = self.layer_params(input_size)
+    # Cast after creation: the parameters stay in param_dtype, and autodiff
+    # casts their gradients back to it.
+    layers = [
+      cast_matmul_weights(layer, self.dtype)
+      for layer in self.layer_params(input_size)
+    ]
     B, T = self._batch_and_steps(x_BxTxD, num_steps, initial_carries)
     mask = self._check_mask(seq_lengths, mask, B, T)
     return run_stack(

@@ -17,7 +17,9 @@ previous state and its first output comes after one transition with no
 input; with `handoff="copy"` the first decoder state is the encoder state.
 
 Outputs are logits for binary data (sigmoid, Bernoulli cross entropy) and
-frames for real data (linear, squared error). The module returns
+frames for real data (linear, squared error), always in float32: with
+`matmul_dtype="bfloat16"` only the matmuls (LSTMs and readouts) take
+bfloat16 inputs; parameters, state and losses stay float32. The module returns
 `(outputs, aux)`: per-decoder outputs, and the encoder state (the learned
 representation) with the conditioning mode each decoder ran in.
 """
@@ -37,6 +39,7 @@ DECODER_SETS = {
   "future": ("future",),
   "composite": ("reconstruct", "future"),
 }
+MATMUL_DTYPES = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ModelConfig:
   forget_bias: float = 0.0
   readout_bias: float = 0.0  # initial readout bias (a logit for binary data)
   output: str = "binary"  # "binary" (sigmoid + CE) | "real" (linear + SE)
+  matmul_dtype: str = "float32"  # "float32" | "bfloat16": matmul inputs only
   # The authors' quirk: the conditional reconstruction decoder is fed the
   # ground truth at evaluation too.
   teacher_forced_reconstruction_at_eval: bool = False
@@ -71,6 +75,7 @@ class Decoder(nn.Module):
   output: str
   lstm_kwargs: dict[str, Any]
   readout_bias: float = 0.0
+  dtype: Any = None  # of the LSTM's and readout's matmuls; None: parameters'
 
   @nn.compact
   def __call__(
@@ -93,11 +98,13 @@ class Decoder(nn.Module):
       features=self.features,
       num_layers=self.num_layers,
       name="lstm",
+      dtype=self.dtype,
       **self.lstm_kwargs,
     )
     readout = nn.Dense(
       frame_dim,
       name="readout",
+      dtype=self.dtype,
       bias_init=nn.initializers.constant(self.readout_bias),
     )
     copy = self.handoff == "copy"
@@ -118,15 +125,25 @@ class Decoder(nn.Module):
     if copy and n > 0:
       h_BxKxH = jnp.concatenate([carries[-1][1][:, None], h_BxKxH], axis=1)
     # The readout of all steps is one matmul after the scan.
-    return readout(h_BxKxH)
+    return _at_least_float32(readout(h_BxKxH))
 
   def _free_run(self, stack, readout, carries, num_steps, frame_dim):
     """Feeds back the decoder's own previous output (after the sigmoid)."""
     layers = [
-      stack.variables["params"][f"layer_{k}"] for k in range(self.num_layers)
+      lstm.cast_matmul_weights(
+        stack.variables["params"][f"layer_{k}"], self.dtype
+      )
+      for k in range(self.num_layers)
     ]
     kernel = readout.variables["params"]["kernel"]
     bias = readout.variables["params"]["bias"]
+
+    def read(h_BxH):  # what `readout` computes, as in nn.Dense
+      k, b = kernel, bias
+      if self.dtype is not None:
+        h_BxH, k, b = (a.astype(self.dtype) for a in (h_BxH, k, b))
+      return _at_least_float32(h_BxH @ k + b[None])
+
     kw = dict(
       gate_fn=lstm.activation(self.lstm_kwargs.get("gate_fn", "sigmoid")),
       activation_fn=lstm.activation(
@@ -145,12 +162,12 @@ class Decoder(nn.Module):
         carry = lstm.step(params, carry, x_BxD, **kw)
         new.append(carry)
         x_BxD = carry[1]
-      out_BxD = x_BxD @ kernel + bias[None]
+      out_BxD = read(x_BxD)
       return (tuple(new), to_input(out_BxD)), out_BxD
 
     carries = tuple(tuple(c) for c in carries)
     if self.handoff == "copy":
-      first_BxD = carries[-1][1] @ kernel + bias[None]
+      first_BxD = read(carries[-1][1])
       state = (carries, to_input(first_BxD))
       _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps - 1)
       outs_KxBxD = jnp.concatenate([first_BxD[None], outs_KxBxD], axis=0)
@@ -158,6 +175,20 @@ class Decoder(nn.Module):
       state = (carries, jnp.zeros((B, frame_dim), kernel.dtype))
       _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps)
     return jnp.swapaxes(outs_KxBxD, 0, 1)
+
+
+def _at_least_float32(x: Array) -> Array:
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def matmul_dtype(config: ModelConfig) -> Any:
+  """The LSTMs' and readouts' `dtype`: None (the parameters') for float32."""
+  if config.matmul_dtype not in MATMUL_DTYPES:
+    raise ValueError(
+      f"Unknown matmul_dtype {config.matmul_dtype!r}; choose one of "
+      f"{MATMUL_DTYPES}."
+    )
+  return None if config.matmul_dtype == "float32" else jnp.bfloat16
 
 
 class UnsupervisedLSTM(nn.Module):
@@ -172,8 +203,13 @@ class UnsupervisedLSTM(nn.Module):
       initializer=c.initializer,
       forget_bias=c.forget_bias,
     )
+    dtype = matmul_dtype(c)
     self.encoder = lstm.LSTM(
-      features=c.hidden, num_layers=c.num_layers, name="encoder", **kwargs
+      features=c.hidden,
+      num_layers=c.num_layers,
+      dtype=dtype,
+      name="encoder",
+      **kwargs,
     )
     names = DECODER_SETS[c.decoders]
     self.decoder_names = names
@@ -186,6 +222,7 @@ class UnsupervisedLSTM(nn.Module):
         output=c.output,
         lstm_kwargs=kwargs,
         readout_bias=c.readout_bias,
+        dtype=dtype,
         name=f"decoder_{name}",
       )
       for name in names

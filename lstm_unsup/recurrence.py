@@ -19,6 +19,7 @@ from lstm_unsup.cell import (
   Carry,
   LayerParams,
   activation,
+  matmul,
   pointwise,
   project_inputs,
 )
@@ -35,7 +36,7 @@ def _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
     c, h = carry
     gx_BxG, valid_B = inputs
     valid = None if valid_B is None else valid_B[:, None]
-    z = gx_BxG + h @ w_rec
+    z = gx_BxG + matmul(h, w_rec)  # in w_rec's dtype, accumulated wider
     c_new, h_new = pointwise(z, c, peep, *fns)
     c_new = _masked(valid, c_new.astype(c.dtype), c)
     h_new = _masked(valid, h_new.astype(h.dtype), h)
@@ -76,7 +77,7 @@ def _scan_custom_bwd(fns, unroll, residuals, cotangents):
     live_dh = _masked(valid, dh + dout, jnp.zeros_like(dh))
     _, vjp = jax.vjp(lambda z, c, p: pointwise(z, c, p, *fns), z, c_prev, peep)
     dz, dc_prev, dp = vjp((live_dc, live_dh))
-    dh_prev = _masked(valid, dz @ w_rec_T, dh)
+    dh_prev = _masked(valid, matmul(dz, w_rec_T), dh)
     dc_prev = _masked(valid, dc_prev, dc)
     if dpeep is not None:
       dpeep = dpeep + dp
@@ -90,7 +91,14 @@ def _scan_custom_bwd(fns, unroll, residuals, cotangents):
     reverse=True,
     unroll=unroll,
   )
-  dw_rec = jnp.einsum("tbh,tbg->hg", hs, dzs.astype(hs.dtype))
+  # Like the forward matmuls: operands in w_rec's dtype, sums in float32
+  # (or wider), the result in w_rec's dtype as custom_vjp requires.
+  dw_rec = jnp.einsum(
+    "tbh,tbg->hg",
+    hs.astype(w_rec.dtype),
+    dzs.astype(w_rec.dtype),
+    preferred_element_type=jnp.promote_types(w_rec.dtype, jnp.float32),
+  )
   return dw_rec.astype(w_rec.dtype), dpeep, dzs, dc0, dh0, None
 
 

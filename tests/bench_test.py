@@ -1,6 +1,12 @@
 """The training-step benchmark runs, and its implementations agree."""
 
-from benchmarks import train_step
+import importlib.util
+import types
+
+import numpy as np
+import pytest
+
+from benchmarks import gpu_paper_scale, train_step
 
 
 def test_benchmark_at_tiny_size_checks_equal_losses():
@@ -10,3 +16,44 @@ def test_benchmark_at_tiny_size_checks_equal_losses():
   assert result["ours"]["ours_speedup"] == 1.0
   assert result["flax"]["steps_per_s"] > 0
   assert result["gflop_per_step"] == train_step.flops_per_step(8, 2) / 1e9
+
+
+def _tiny_gpu_args(**overrides):
+  fields = dict(
+    hidden=8,
+    layers=2,
+    batch=2,
+    steps=1,
+    train_seconds=0.5,
+    eval_seconds=0.25,
+    valid_sequences=4,
+    target=10_000.0,
+    source="offline",
+  )
+  return types.SimpleNamespace(**dict(fields, **overrides))
+
+
+def test_gpu_script_runs_on_cpu_at_tiny_size():
+  args = _tiny_gpu_args()
+  plain = gpu_paper_scale.speed(args, "ours")
+  bf16 = gpu_paper_scale.speed(args, "ours_bf16")
+  assert plain["steps_per_s"] > 0 and plain["first_step_s"] > 0
+  # The same weights and batch: bfloat16 matmuls change the loss a little.
+  np.testing.assert_allclose(bf16["first_loss"], plain["first_loss"], 1e-3)
+  assert bf16["first_loss"] != plain["first_loss"]
+  quality = gpu_paper_scale.time_to_quality(args, "ours")
+  curve = quality["curve"]
+  assert curve[-1]["seconds"] >= args.train_seconds
+  assert [p["step"] for p in curve] == sorted(p["step"] for p in curve)
+  # Any loss is below the (huge) target: reached at the first evaluation.
+  assert quality["seconds_to_target"] == curve[0]["seconds"]
+
+
+@pytest.mark.skipif(
+  importlib.util.find_spec("torch") is None, reason="torch not installed"
+)
+def test_gpu_script_torch_peer_computes_our_loss():
+  args = _tiny_gpu_args()
+  ours = gpu_paper_scale.speed(args, "ours")
+  theirs = gpu_paper_scale.speed(args, "torch")
+  np.testing.assert_allclose(theirs["first_loss"], ours["first_loss"], 1e-5)

@@ -56,6 +56,21 @@ def test_finished_cells_are_read_back_not_retrained(quick_table):
   assert json.dumps(again["rows"]) == json.dumps(table["rows"])
 
 
+def test_a_subset_of_rows_and_seeds_reads_the_same_cells(quick_table):
+  workdir, table = quick_table
+  before = _metric_lines(workdir)
+  part = table2.build_table(
+    "quick", workdir, columns=("mnist",), rows=("composite",), seeds=(0,)
+  )
+  assert _metric_lines(workdir) == before
+  assert [r["name"] for r in part["rows"]] == ["composite"]
+  full = next(r for r in table["rows"] if r["name"] == "composite")
+  assert part["rows"][0]["mnist"] == full["mnist"]
+  assert "patches" not in part["rows"][0]
+  with pytest.raises(ValueError, match="Unknown Table 2 rows"):
+    table2.build_table("quick", workdir, rows=("compositee",))
+
+
 def test_figures_are_written(quick_table):
   workdir, _ = quick_table
   paths = figures.make_all("quick", workdir)

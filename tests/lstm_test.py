@@ -322,3 +322,90 @@ def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
     want,
   )
   assert np.abs(np.asarray(got[0]["layer_0"]["w_recurrent"])).sum() > 0
+
+
+def _dot_dtypes(fn, *args) -> set[tuple[str, ...]]:
+  """(lhs, rhs, result) dtypes of every matmul in fn's jaxpr, loops included."""
+  found = set()
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == "dot_general":
+        avals = [v.aval for v in (*eqn.invars, *eqn.outvars)]
+        found.add(tuple(str(a.dtype) for a in avals))
+      for param in eqn.params.values():
+        for sub in param if isinstance(param, (list, tuple)) else [param]:
+          if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
+            walk(sub.jaxpr)  # a ClosedJaxpr
+          elif hasattr(sub, "eqns"):
+            walk(sub)
+
+  walk(jax.make_jaxpr(fn)(*args).jaxpr)
+  return found
+
+
+def test_bfloat16_matmuls_keep_float32_parameters_and_state():
+  kwargs = dict(features=H, num_layers=2, peepholes=True, initializer="torch")
+  f32, bf16 = LSTM(**kwargs), LSTM(dtype=jnp.bfloat16, **kwargs)
+  x = jax.random.normal(jax.random.key(9), (B, T, D))
+  carries = tuple(
+    (jnp.full((B, H), 0.2), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
+  )
+  params = _init(f32, x)
+  # The same parameters (checkpoint keys, dtypes and values) either way.
+  jax.tree.map(np.testing.assert_array_equal, _init(bf16, x), params)
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(params))
+  want_out, want_finals = f32.apply({"params": params}, x, carries)
+  out, finals = bf16.apply({"params": params}, x, carries)
+  assert out.dtype == jnp.float32
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(finals))
+  jax.tree.map(
+    lambda g, w: np.testing.assert_allclose(g, w, atol=3e-2),
+    (out, finals),
+    (want_out, want_finals),
+  )
+  assert not np.array_equal(out, want_out)  # it did compute in bfloat16
+  # Every matmul takes bfloat16 operands and gives float32.
+  dots = _dot_dtypes(lambda p: bf16.apply({"params": p}, x, carries), params)
+  assert dots == {("bfloat16", "bfloat16", "float32")}, dots
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_bfloat16_custom_backward_pass_is_close_to_autodiff(masked):
+  x = jax.random.normal(jax.random.key(7), (B, T, D))
+  carries = tuple(
+    (jnp.full((B, H), 0.3), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
+  )
+  kwargs = dict(
+    features=H,
+    num_layers=2,
+    peepholes=True,
+    initializer="torch",
+    dtype=jnp.bfloat16,
+  )
+  fast, slow = LSTM(**kwargs), LSTM(custom_grad=False, **kwargs)
+  params = _init(fast, x)
+  mask = lstm.lengths_to_mask(jnp.array([T, 3, 0]), T) if masked else None
+  weights = jax.random.normal(jax.random.key(8), (B, T, H))
+
+  def loss(model, params, x, carries):
+    out, finals = model.apply({"params": params}, x, carries, mask=mask)
+    return jnp.sum(out * weights) + sum(
+      jnp.sum(c**2) + jnp.sum(jnp.sin(h)) for c, h in finals
+    )
+
+  grad = functools.partial(jax.grad, argnums=(0, 1, 2))
+  want = grad(functools.partial(loss, slow))(params, x, carries)
+  got = grad(functools.partial(loss, fast))(params, x, carries)
+
+  def check(g, w):
+    assert g.dtype == w.dtype == jnp.float32
+    assert np.all(np.isfinite(g))
+    # Both round to bfloat16 in different places: compare to the scale.
+    np.testing.assert_allclose(g, w, atol=2e-2 * np.abs(w).max())
+
+  jax.tree.map(check, got, want)
+  assert np.abs(np.asarray(got[0]["layer_0"]["w_recurrent"])).sum() > 0
+  # The custom backward pass's own matmuls run in bfloat16 too.
+  dots = _dot_dtypes(grad(functools.partial(loss, fast)), params, x, carries)
+  assert ("bfloat16", "bfloat16", "float32") in dots, dots

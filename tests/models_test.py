@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_unsup import models
+from lstm_unsup import config_lib, losses, models
+from lstm_unsup.configs import composite
 
 B, T, K, D, H = 2, 4, 3, 16, 8
 
@@ -174,3 +175,52 @@ def test_conditional_decoder_without_ground_truth_is_an_error():
 def test_unknown_model_field_is_named():
   with pytest.raises(ValueError, match="hiden"):
     models.build_model({"hiden": 3})
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_bfloat16_matmuls_give_a_loss_close_to_float32(conditional):
+  kwargs = dict(
+    conditional_reconstruct=conditional, conditional_future=conditional
+  )
+  f32, bf16 = _model(**kwargs), _model(matmul_dtype="bfloat16", **kwargs)
+  x, f = _data()
+  params = f32.init(jax.random.key(0), x, f)
+  # The same parameters (checkpoint keys, dtypes and values) either way.
+  jax.tree.map(
+    np.testing.assert_array_equal, bf16.init(jax.random.key(0), x, f), params
+  )
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(params))
+  targets = models.make_targets(f32.config, x, f)
+
+  def loss(model, params, train):
+    out, aux = model.apply(params, x, f, train=train)
+    assert all(o.dtype == jnp.float32 for o in out.values())
+    state = jax.tree.leaves(aux["encoder_state"])
+    assert all(a.dtype == jnp.float32 for a in state)
+    return sum(losses.paper_loss(out[n], targets[n]) for n in out)
+
+  # Teacher-forced (train) and, when conditional, free-running (eval).
+  for train in (True, False) if conditional else (True,):
+    want = loss(f32, params, train)
+    got = loss(bf16, params, train)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, want, rtol=1e-3)
+    assert got != want  # it did compute in bfloat16
+  grads = jax.grad(lambda p: loss(bf16, p, True))(params)
+  for g in jax.tree.leaves(grads):
+    assert g.dtype == jnp.float32 and np.all(np.isfinite(g))
+
+
+def test_matmul_dtype_is_validated():
+  config = composite.get_config("quick")
+  assert config.model.matmul_dtype == "float32"
+  config.model.matmul_dtype = "bfloat16"
+  config_lib.validate(config)
+  config.model.matmul_dtype = "float16x"
+  with pytest.raises(
+    config_lib.ConfigError, match="config.model.matmul_dtype='float16x'"
+  ):
+    config_lib.validate(config)
+  model = _model(matmul_dtype="float16x")
+  with pytest.raises(ValueError, match="float16x"):
+    model.init(jax.random.key(0), *_data())

@@ -42,6 +42,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   m.forget_bias = 0.0  # added to the forget gate's initial bias
   m.readout_bias = 0.0  # initial readout bias (a logit for binary data)
   m.output = "binary"  # "binary": sigmoid + cross entropy; "real": linear
+  # "float32" | "bfloat16": the dtype of the matmul inputs (mixed precision
+  # for GPU/TPU); the state and the parameters stay float32.
+  m.matmul_dtype = "float32"
   # The authors' code feeds the conditional reconstruction decoder the
   # ground truth at evaluation too; True reproduces that.
   m.teacher_forced_reconstruction_at_eval = False
