@@ -281,15 +281,19 @@ def test_bad_configuration_gets_a_clear_error():
     LSTM(features=H, initializer="glorot").init(jax.random.key(0), x)
 
 
+def _two_layer_carries():
+  return tuple(
+    (jnp.full((B, H), 0.3), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
+  )
+
+
 @pytest.mark.parametrize(
   "peepholes, act, masked",
   [(False, "tanh", False), (True, "tanh", True), (True, "relu", False)],
 )
 def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
   x = jax.random.normal(jax.random.key(7), (B, T, D))
-  carries = tuple(
-    (jnp.full((B, H), 0.3), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
-  )
+  carries = _two_layer_carries()
   kwargs = dict(
     features=H,
     num_layers=2,
@@ -373,9 +377,7 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_state():
 @pytest.mark.parametrize("masked", [False, True])
 def test_bfloat16_custom_backward_pass_is_close_to_autodiff(masked):
   x = jax.random.normal(jax.random.key(7), (B, T, D))
-  carries = tuple(
-    (jnp.full((B, H), 0.3), jnp.full((B, H), -0.1 * k)) for k in (1, 2)
-  )
+  carries = _two_layer_carries()
   kwargs = dict(
     features=H,
     num_layers=2,
