@@ -336,22 +336,23 @@ def main(argv):
     print("Wrote", args.output)
 
 
-flags.DEFINE_integer("hidden", 2048, "Units per layer.")
-flags.DEFINE_integer("layers", 2, "LSTM layers.")
-flags.DEFINE_integer("batch", 80, "Sequences per step.")
-flags.DEFINE_integer("steps", 20, "Timed steps (median) in part 1.")
-flags.DEFINE_list("impls", list(IMPLS), f"Part 1 implementations: {IMPLS}.")
-flags.DEFINE_float("train_seconds", 60.0, "Part 2 training time; 0: skip.")
-flags.DEFINE_float("eval_seconds", 15.0, "Part 2 evaluation interval.")
-flags.DEFINE_integer("valid_sequences", 1000, "Part 2 validation set size.")
-flags.DEFINE_float(
-  "target",
-  paper_numbers.TABLE2["composite"]["mnist_ce"],
-  "Part 2 target: future cross entropy, nats per frame.",
-)
-flags.DEFINE_string("source", "offline", "Digit source for part 2.")
-flags.DEFINE_string("child", "", "Internal: kind:impl to run in this process.")
-flags.DEFINE_string("output", "runs/gpu_paper_scale.json", "JSON results.")
-
 if __name__ == "__main__":
+  flags.DEFINE_integer("hidden", 2048, "Units per layer.")
+  flags.DEFINE_integer("layers", 2, "LSTM layers.")
+  flags.DEFINE_integer("batch", 80, "Sequences per step.")
+  flags.DEFINE_integer("steps", 20, "Timed steps (median) in part 1.")
+  flags.DEFINE_list("impls", list(IMPLS), f"Part 1 implementations: {IMPLS}.")
+  flags.DEFINE_float("train_seconds", 60.0, "Part 2 training time; 0: skip.")
+  flags.DEFINE_float("eval_seconds", 15.0, "Part 2 evaluation interval.")
+  flags.DEFINE_integer("valid_sequences", 1000, "Part 2 validation set size.")
+  flags.DEFINE_float(
+    "target",
+    paper_numbers.TABLE2["composite"]["mnist_ce"],
+    "Part 2 target: future cross entropy, nats per frame.",
+  )
+  flags.DEFINE_string("source", "offline", "Digit source for part 2.")
+  flags.DEFINE_string(
+    "child", "", "Internal: kind:impl to run in this process."
+  )
+  flags.DEFINE_string("output", "runs/gpu_paper_scale.json", "JSON results.")
   app.run(main)

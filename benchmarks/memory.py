@@ -1,0 +1,147 @@
+"""Host memory of one training step of the paper-scale model on the CPU.
+
+  python -m benchmarks.memory [--hidden=2048] [--layers=2] [--batch=16] \
+      [--impls=ours,torch] [--output=runs/bench_memory.json]
+
+The composite model with the paper's cell (peepholes for ours; PyTorch's
+`nn.LSTM` has none), 10 + 10 + 10 frames of 4,096 pixels, Adam. Each
+implementation runs in a fresh process: it builds the model and optimiser
+state, runs `--steps` training steps, and reports the process's peak
+resident memory (`ru_maxrss`), the same after imports alone, and the
+difference. For ours it also prints what XLA's compiled step says it needs:
+arguments, outputs, temporaries and the bytes that donation lets the
+outputs reuse.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import types
+
+import numpy as np
+from absl import app, flags
+
+from benchmarks import train_step as bench
+
+FLAGS = flags.FLAGS
+GIB = 2**30
+
+
+def _peak_rss_bytes() -> int:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+
+
+def _batch(B: int):
+  rng = np.random.default_rng(0)
+  inputs = rng.random((B, bench.T, bench.D), np.float32)
+  future = rng.random((B, bench.K, bench.D), np.float32)
+  return inputs, future
+
+
+def _ours(H: int, B: int, layers: int, inputs, future):
+  """Our training step as `lstm_unsup.main` builds it (and nothing else kept
+  on the host), and XLA's own account of its memory."""
+  from lstm_unsup import models, train  # noqa: PLC0415
+
+  config = bench.composite_config(H, B, layers, peepholes=True)
+  model = models.build_model(config.model)
+  mesh = train.make_mesh(1)
+  state = train.create_train_state(config, model, inputs, future, mesh)
+  step = train.make_train_step(config, model, mesh)
+  batch = train.shard_batch(mesh, inputs, future)
+  step = step.lower(state, *batch).compile()  # compiled once, run below
+  stats = step.memory_analysis()
+  xla = {
+    "arguments": stats.argument_size_in_bytes,
+    "outputs": stats.output_size_in_bytes,
+    "temporaries": stats.temp_size_in_bytes,
+    "aliased": stats.alias_size_in_bytes,
+  }
+  holder = [state]
+
+  def run():
+    holder[0], metrics = step(holder[0], *batch)
+    return metrics["loss"]
+
+  return run, xla
+
+
+def measure(impl: str, H: int, B: int, layers: int, steps: int) -> dict:
+  """Runs in a fresh process: the peak RSS of `steps` training steps."""
+  import jax  # noqa: F401, PLC0415
+
+  if impl == "torch":
+    import torch  # noqa: F401, PLC0415
+  baseline = _peak_rss_bytes()
+  inputs, future = _batch(B)
+  result = {"impl": impl, "baseline_bytes": baseline}
+  if impl == "ours":
+    run, result["xla"] = _ours(H, B, layers, inputs, future)
+  else:
+    from benchmarks import gpu_paper_scale  # noqa: PLC0415
+
+    args = types.SimpleNamespace(
+      hidden=H, batch=B, layers=layers, source="offline", valid_sequences=1
+    )
+    params = gpu_paper_scale._initial_params(args)
+    run = bench.torch_peer(H, params, inputs, future, layers)
+    del params
+  result["losses"] = [float(run()) for _ in range(steps)]
+  result["peak_bytes"] = _peak_rss_bytes()
+  result["step_bytes"] = result["peak_bytes"] - baseline
+  return result
+
+
+def _child(impl: str) -> dict:
+  cmd = [sys.executable, "-m", "benchmarks.memory", f"--child={impl}"]
+  cmd += [a for a in sys.argv[1:] if not a.startswith("--output")]
+  done = subprocess.run(cmd, capture_output=True, text=True)
+  if done.returncode != 0:
+    print(done.stderr[-3000:], file=sys.stderr)
+    return {"impl": impl, "error": done.stderr.strip().splitlines()[-1:]}
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+  del argv
+  H, B, layers = FLAGS.hidden, FLAGS.batch, FLAGS.layers
+  if FLAGS.child:
+    result = measure(FLAGS.child, H, B, layers, FLAGS.steps)
+    print(json.dumps(result))
+    return
+  print(f"Composite, {layers} x {H} units, batch {B}, {FLAGS.steps} steps:")
+  results = [_child(impl) for impl in FLAGS.impls]
+  for r in results:
+    if "error" in r:
+      print(f"{r['impl']:6s} failed: {r['error']}")
+      continue
+    print(
+      f"{r['impl']:6s} peak RSS {r['peak_bytes'] / GIB:5.2f} GiB "
+      f"(after imports {r['baseline_bytes'] / GIB:4.2f} GiB, model and "
+      f"steps {r['step_bytes'] / GIB:5.2f} GiB)"
+    )
+    if "xla" in r:
+      x = {k: v / GIB for k, v in r["xla"].items()}
+      print(
+        f"       XLA: arguments {x['arguments']:.2f} GiB, outputs "
+        f"{x['outputs']:.2f} GiB ({x['aliased']:.2f} GiB of them reuse "
+        f"donated arguments), temporaries {x['temporaries']:.2f} GiB"
+      )
+  if FLAGS.output:
+    os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
+    with open(FLAGS.output, "w") as f:
+      json.dump(results, f, indent=2)
+    print("Wrote", FLAGS.output)
+
+
+if __name__ == "__main__":
+  flags.DEFINE_integer("hidden", 2048, "Units per layer.")
+  flags.DEFINE_integer("layers", 2, "LSTM layers.")
+  flags.DEFINE_integer("batch", 16, "Sequences per step.")
+  flags.DEFINE_integer("steps", 2, "Training steps to run.")
+  flags.DEFINE_list("impls", ["ours", "torch"], "Implementations.")
+  flags.DEFINE_string("child", "", "Internal: the implementation to measure.")
+  flags.DEFINE_string("output", "runs/bench_memory.json", "JSON results.")
+  app.run(main)

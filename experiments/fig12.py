@@ -1,0 +1,191 @@
+"""Figure 12 of the paper: accuracy against labelled videos per class.
+
+  python -m experiments.fig12 --scale=quick|cpu|paper --workdir=runs/table3
+
+Three classifiers on the labelled Moving MNIST task (40 classes): the
+single-frame baseline (logistic regression per frame, averaged), the LSTM
+classifier from random weights, and the LSTM seeded from the Composite
+Model's encoder (pretrained by experiments.table3 under
+`<workdir>/pretrain/composite`, so both scripts share it), each trained on
+1 to 100 labelled videos per class. Every point is the mean over RESAMPLES
+random draws of the labelled set, with the standard deviation as a band, as
+the paper's grey bands over 10 samples. Writes `fig12.png` (ours beside the
+paper's UCF-101 and HMDB-51 curves), `fig12.json` and `fig12.md`. Finished
+runs are read back.
+
+Scales: quick (seconds, 2 label counts x 2 draws); cpu (table3's cpu
+encoder, 7 label counts x 10 draws: 210 classifiers, an estimated 3 hours
+on 2 cores, not yet run; --labels_per_class and --resamples pick a part);
+paper (GPU).
+"""
+
+import json
+import os
+
+import matplotlib
+import numpy as np
+from absl import app, flags
+
+from experiments import paper_numbers, table3
+from lstm_unsup import train_classifier
+from lstm_unsup.data import labelled
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+LABELS = {
+  "quick": (1, 2),
+  "cpu": (1, 2, 4, 10, 20, 50, 100),
+  "paper": (1, 2, 4, 10, 20, 50, 100),
+}
+DATASETS = {"ucf101": "UCF-101", "hmdb51": "HMDB-51"}
+RESAMPLES = {"quick": 2, "cpu": 10, "paper": 10}
+MODELS = {  # name: (title, classifier kind, seeded from the composite)
+  "single_frame": ("Single Frame", "single_frame", False),
+  "lstm": ("LSTM", "lstm", False),
+  "lstm_pretrained": ("LSTM + Pretraining (Composite)", "lstm", True),
+}
+
+
+def build_curves(scale: str, workdir: str, labels=(), resamples: int = 0):
+  """Trains or reads every point; returns the curves as a dict."""
+  labels = tuple(labels) or LABELS[scale]
+  resamples = resamples or RESAMPLES[scale]
+  composite = next(r for r in table3.ROWS if r.name == "composite")
+  pretrained, seconds = table3.pretrain(composite, scale, workdir)
+  curves = {
+    "scale": scale,
+    "labels_per_class": list(labels),
+    "resamples": resamples,
+    "pretrained": pretrained,
+    "models": {},
+  }
+  for name, (title, kind, seeded) in MODELS.items():
+    points = []
+    for k in labels:
+      accuracies = []
+      for r in range(resamples):
+        config = table3.classifier_config(
+          scale, r, k, kind=kind, pretrained=pretrained if seeded else ""
+        )
+        cell = os.path.join(workdir, "fig12", name, f"k{k}", f"r{r}")
+        result = train_classifier.train_and_evaluate(config, cell)
+        accuracies.append(100 * result["accuracy"])
+        seconds += result["wall_seconds"]
+      points.append(
+        {
+          "mean": float(np.mean(accuracies)),
+          "std": float(np.std(accuracies, ddof=1)) if resamples > 1 else 0.0,
+          "resamples": accuracies,
+        }
+      )
+    curves["models"][name] = {"title": title, "points": points}
+  curves["minutes"] = seconds / 60  # training wall time, pretraining included
+  return curves
+
+
+def plot(curves: dict, path: str) -> None:
+  """Ours beside the paper's two panels."""
+  fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+  colors = {"single_frame": "C2", "lstm": "C0", "lstm_pretrained": "C3"}
+  x = curves["labels_per_class"]
+  for name, model in curves["models"].items():
+    mean = np.array([p["mean"] for p in model["points"]])
+    std = np.array([p["std"] for p in model["points"]])
+    axes[0].plot(x, mean, "o-", color=colors[name], label=model["title"])
+    axes[0].fill_between(
+      x, mean - std, mean + std, color=colors[name], alpha=0.2
+    )
+  axes[0].axhline(
+    100 * labelled.ORDER_BLIND_CEILING,
+    ls=":",
+    color="0.4",
+    label="ceiling of any frame-order-blind model",
+  )
+  axes[0].set_title(
+    f"Ours: labelled Moving MNIST, scale {curves['scale']} "
+    f"({curves['resamples']} draws)"
+  )
+  for ax, dataset in zip(axes[1:], ("ucf101", "hmdb51")):
+    paper = paper_numbers.FIG12[dataset]
+    for name in ("single_frame", "lstm", "lstm_pretrained"):
+      ax.plot(
+        paper["labels_per_class"],
+        paper[name],
+        "o--",
+        color=colors[name],
+        label=MODELS[name][0],
+      )
+    _log_axis(ax, paper["labels_per_class"])
+    ax.set_title(f"Paper: {DATASETS[dataset]} (read off Fig. 12)")
+  _log_axis(axes[0], x)
+  for ax in axes:
+    ax.set_xlabel("labelled training videos per class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def _log_axis(ax, ticks) -> None:
+  ax.set_xscale("log")
+  ax.set_xticks(ticks, [str(t) for t in ticks])
+  ax.minorticks_off()
+
+
+def to_markdown(curves: dict) -> str:
+  x = curves["labels_per_class"]
+  lines = [
+    f"Figure 12 at scale `{curves['scale']}`: test accuracy (%) per video, "
+    f"mean ± standard deviation over {curves['resamples']} draws of the "
+    f"labelled videos; {curves['minutes']:.1f} minutes of training in all.",
+    "",
+    "| labelled videos per class | " + " | ".join(map(str, x)) + " |",
+    "|---|" + "---|" * len(x),
+  ]
+  for model in curves["models"].values():
+    cells = [f"{p['mean']:.1f} ± {p['std']:.1f}" for p in model["points"]]
+    lines.append(f"| {model['title']} | " + " | ".join(cells) + " |")
+  paper = paper_numbers.FIG12["ucf101"]
+  lines += [
+    "",
+    "Paper, UCF-101 (labels per class "
+    + ", ".join(map(str, paper["labels_per_class"]))
+    + "): single frame "
+    + ", ".join(map(str, paper["single_frame"]))
+    + "; LSTM "
+    + ", ".join(map(str, paper["lstm"]))
+    + "; LSTM + pretraining "
+    + ", ".join(map(str, paper["lstm_pretrained"]))
+    + ".",
+  ]
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  FLAGS = flags.FLAGS
+  curves = build_curves(
+    FLAGS.scale,
+    FLAGS.workdir,
+    labels=tuple(int(k) for k in FLAGS.labels_per_class),
+    resamples=FLAGS.resamples,
+  )
+  os.makedirs(FLAGS.workdir, exist_ok=True)
+  with open(os.path.join(FLAGS.workdir, "fig12.json"), "w") as f:
+    json.dump(curves, f, indent=2)
+  plot(curves, os.path.join(FLAGS.workdir, "fig12.png"))
+  markdown = to_markdown(curves)
+  with open(os.path.join(FLAGS.workdir, "fig12.md"), "w") as f:
+    f.write(markdown)
+  print(markdown + f"Wrote {FLAGS.workdir}/fig12.png")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_enum("scale", "cpu", ["quick", "cpu", "paper"], "Scale.")
+  flags.DEFINE_string("workdir", "runs/table3", "Shared with table3.")
+  flags.DEFINE_list("labels_per_class", [], "Default: the scale's.")
+  flags.DEFINE_integer("resamples", 0, "Draws per point; 0: the scale's.")
+  app.run(main)
