@@ -1,52 +1,304 @@
-"""Thin wrappers around orbax: save, restore the latest, restore parameters.
+"""Orbax checkpoints that survive kills, full disks and damaged files.
 
 A checkpoint holds the whole training state (step, parameters, optimiser
 state) under `workdir/checkpoints/<step>`. Orbax writes each one to a
-temporary folder and renames it when complete, so a killed run never leaves
-a half-written checkpoint behind as the latest.
+temporary folder and renames it when complete, so a kill never leaves a
+half-written checkpoint as the latest (leftover temporary folders are
+deleted when the next run opens the folder). On top of orbax:
+
+  * each checkpoint records a CRC-32 of every array in its step metadata,
+    checked on restore: orbax reads flipped bits back without complaint;
+  * `restore_latest` skips a damaged latest checkpoint, says why, moves it
+    to `workdir/corrupt_checkpoints/` and resumes from the previous one;
+  * restoring into a model of another shape names the parameter that
+    differs, before any data is read;
+  * a state with a NaN or an infinity is never saved;
+  * a failed save (a full disk, say) raises CheckpointError saying which
+    checkpoint is still intact.
 """
 
+import errno
 import os
+import shutil
+import time
+import weakref
+import zlib
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
 from lstm_unsup import config_lib, metrics_io, models
 
 PyTree = Any
+TMP_MARK = ".orbax-checkpoint-tmp"
+_saving = weakref.WeakKeyDictionary()  # manager -> step of its last save
 
 
-def manager(workdir: str, keep: int = 3) -> ocp.CheckpointManager:
-  """The checkpoint manager of a work directory."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-  path = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  return ocp.CheckpointManager(path, options=options)
+class CheckpointError(RuntimeError):
+  """A checkpoint cannot be saved or restored; the message says why."""
+
+
+class MismatchError(CheckpointError):
+  """A checkpoint does not fit the model it is restored into."""
+
+
+def quiet_orbax_logs() -> None:
+  """Hides orbax's INFO lines, which would drown the progress lines."""
+  logger = logging.get_absl_logger()
+  if not any(isinstance(f, _DropOrbaxInfo) for f in logger.filters):
+    logger.addFilter(_DropOrbaxInfo())
+
+
+class _DropOrbaxInfo:
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or "/orbax/" not in record.pathname
+
+
+def manager(
+  workdir: str, keep: int = 3, *, read_only: bool = False
+) -> ocp.CheckpointManager:
+  """The checkpoint manager of a work directory. The training run's own
+  deletes temporary folders that a killed save left; a `read_only` one, for
+  a reader beside a running training, creates and deletes nothing (it must
+  not be used to save)."""
+  quiet_orbax_logs()
+  options = ocp.CheckpointManagerOptions(
+    max_to_keep=keep,
+    create=not read_only,
+    cleanup_tmp_directories=not read_only,
+  )
+  return ocp.CheckpointManager(
+    _folder(workdir),
+    options=options,
+    item_handlers=ocp.StandardCheckpointHandler(),
+  )
+
+
+def _folder(workdir: str) -> str:
+  return os.path.abspath(os.path.join(workdir, "checkpoints"))
+
+
+def _path(keys) -> str:
+  """A pytree key path as a string: params/encoder/layer_0/bias."""
+  names = (
+    getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))) for k in keys
+  )
+  return "/".join(str(n) for n in names)
+
+
+def checksums(tree: PyTree) -> dict[str, int]:
+  """CRC-32 of each array's bytes, by path."""
+  return {
+    _path(keys): zlib.crc32(np.ascontiguousarray(leaf).view(np.uint8))
+    for keys, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(tree))
+  }
+
+
+def _nonfinite_leaf(tree: PyTree) -> str | None:
+  for keys, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    leaf = np.asarray(leaf)
+    if leaf.dtype.kind == "f" and not np.isfinite(leaf).all():
+      return _path(keys)
+  return None
+
+
+# ----------------------------------------------------------------------------
+# Saving.
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: PyTree) -> None:
-  """Saves `state` as checkpoint `step` (in the background)."""
-  mngr.save(step, args=ocp.args.StandardSave(state))
+  """Saves `state` as checkpoint `step` (written in the background).
+
+  Raises FloatingPointError, saving nothing, if any array holds a NaN or an
+  infinity, and CheckpointError if an earlier background save failed.
+  """
+  host = jax.device_get(state)
+  bad = _nonfinite_leaf(host)
+  if bad is not None:
+    finish(mngr)
+    raise FloatingPointError(
+      f"{bad} is not finite after step {step}; not saving it. The last good "
+      f"checkpoint is step {mngr.latest_step()}."
+    )
+  sums = {"crc32": checksums(host)}
+  finish(mngr)  # the previous save's failure, if any, is reported as its own
+  _saving[mngr] = step
+  args = ocp.args.StandardSave(state)
+  _guard(mngr, step, lambda: mngr.save(step, args=args, custom_metadata=sums))
+
+
+def finish(mngr: ocp.CheckpointManager) -> None:
+  """Waits for the background save; CheckpointError if it failed."""
+  _guard(mngr, _saving.get(mngr), mngr.wait_until_finished)
+
+
+def _guard(mngr, step: int | None, action) -> None:
+  """Runs `action`; a failure of the save of `step` (a background one
+  surfaces at the next call) becomes a CheckpointError that says which
+  checkpoint is intact."""
+  try:
+    action()
+  except Exception as e:  # orbax and tensorstore raise bare ValueErrors
+    _remove_partial(mngr)
+    what = "the disk is full" if _disk_full(e) else f"{type(e).__name__}: {e}"
+    done = _finished_steps(mngr)
+    kept = f"step {max(done)}" if done else "none"
+    raise CheckpointError(
+      f"Saving checkpoint {step} under {mngr.directory} failed: {what}. The "
+      f"last complete checkpoint ({kept}) is intact. Free space or fix the "
+      "cause, then rerun the same command to resume from it."
+    ) from e
+
+
+def _disk_full(error: BaseException | None) -> bool:
+  while error is not None:
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if "No space left" in str(error) or "os_error_code='28'" in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def _finished_steps(mngr) -> list[int]:
+  """Steps whose folders were completed (renamed from their temporary)."""
+  names = os.listdir(mngr.directory) if os.path.isdir(mngr.directory) else []
+  return sorted(int(n) for n in names if n.isdigit())
+
+
+def _remove_partial(mngr) -> None:
+  """Deletes temporary folders of failed saves (they only take space)."""
+  for name in os.listdir(mngr.directory):
+    if TMP_MARK in name:
+      shutil.rmtree(os.path.join(mngr.directory, name), ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------
+# Restoring.
 
 
 def restore_latest(
   mngr: ocp.CheckpointManager, target: PyTree
 ) -> tuple[int, PyTree] | None:
-  """(step, state) of the latest checkpoint, shaped like `target`; or None."""
-  step = mngr.latest_step()
-  if step is None:
-    return None
-  return step, mngr.restore(step, args=ocp.args.StandardRestore(target))
+  """(step, state) of the latest good checkpoint, shaped like `target`.
+
+  None if there is no checkpoint. A damaged checkpoint is reported and
+  moved aside once an older good one is found; if none is good, raises
+  CheckpointError and moves nothing. A checkpoint of another model raises
+  MismatchError.
+  """
+  failures = []
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      state = _restore_checked(mngr, step, target)
+    except MismatchError:
+      raise
+    except Exception as e:  # a damaged file surfaces as many error types
+      logging.warning(
+        "Checkpoint %d under %s is damaged (%s); trying the one before.",
+        step,
+        mngr.directory,
+        _first_line(e),
+      )
+      failures.append((step, e))
+      continue
+    for bad, _ in failures:
+      _move_aside(mngr, bad)
+    return step, state
+  if failures:
+    lines = "; ".join(f"step {s}: {_first_line(e)}" for s, e in failures)
+    raise CheckpointError(
+      f"Every checkpoint under {mngr.directory} is damaged ({lines}). Move "
+      "that folder away to start this run over."
+    )
+  return None
+
+
+def _restore_checked(mngr, step: int, target: PyTree | None) -> PyTree:
+  """Restores `step`, checking shapes first and checksums after."""
+  if target is not None:
+    check_fits(mngr.item_metadata(step), target, f"Checkpoint {step}")
+  args = ocp.args.StandardRestore(target)
+  state = mngr.restore(step, args=args)
+  custom = mngr.metadata(step).custom_metadata or {}
+  expected = custom.get("crc32")
+  if expected is None:  # written before checksums were recorded
+    return state
+  for path, crc in checksums(state).items():
+    if path in expected and expected[path] != crc:
+      raise CheckpointError(f"{path} does not match its recorded checksum")
+  return state
+
+
+def check_fits(found: PyTree, expected: PyTree, what: str) -> None:
+  """Raises MismatchError naming the first array whose shape differs."""
+  have = {
+    _path(k): tuple(v.shape)
+    for k, v in jax.tree_util.tree_leaves_with_path(found)
+  }
+  want = {
+    _path(k): tuple(np.shape(v))
+    for k, v in jax.tree_util.tree_leaves_with_path(expected)
+  }
+  params_first = lambda p: (not p.startswith("params"), p)  # noqa: E731
+  for path in sorted(set(have) | set(want), key=params_first):
+    if have.get(path) != want.get(path):
+      in_ckpt = have.get(path, "missing")
+      in_model = want.get(path, "missing")
+      raise MismatchError(
+        f"{what} does not fit the model: {path} is {in_ckpt} in the "
+        f"checkpoint but {in_model} in the model. It was written with "
+        "another config.model or config.data.image_size; restore it with "
+        "its own config, or use a new --workdir."
+      )
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0][:300] if text else ''}"
+
+
+def _move_aside(mngr, step: int) -> None:
+  """Moves a damaged checkpoint to workdir/corrupt_checkpoints/."""
+  source = os.path.join(mngr.directory, str(step))
+  parent = os.path.dirname(str(mngr.directory))
+  target = os.path.join(
+    parent, "corrupt_checkpoints", f"{step}-{time.time():.0f}"
+  )
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  shutil.move(source, target)
+  logging.warning("Moved damaged checkpoint %d to %s.", step, target)
+  mngr.reload()
 
 
 def restore_params(workdir: str, step: int | None = None) -> PyTree:
-  """The model parameters of a run's latest (or given) checkpoint."""
-  mngr = manager(workdir)
-  step = mngr.latest_step() if step is None else step
-  if step is None:
+  """The model parameters of a run's latest good (or given) checkpoint."""
+  return restore_state(workdir, step)["params"]
+
+
+def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
+  """The whole saved state (step, params, opt_state) as nested dicts."""
+  if not os.path.isdir(_folder(workdir)):
     raise FileNotFoundError(f"No checkpoint under {workdir}/checkpoints.")
-  restored = mngr.restore(step, args=ocp.args.StandardRestore())
+  mngr = manager(workdir, read_only=True)
+  steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
+  if not steps:
+    raise FileNotFoundError(f"No checkpoint under {workdir}/checkpoints.")
+  errors = []
+  for s in steps:
+    try:
+      restored = _restore_checked(mngr, s, None)
+    except Exception as e:
+      logging.warning("Checkpoint %d of %s is damaged: %s", s, workdir, e)
+      errors.append(f"step {s}: {_first_line(e)}")
+      continue
+    mngr.close()
+    return restored
   mngr.close()
-  return restored["params"]
+  raise CheckpointError(f"No readable checkpoint under {workdir}: {errors}.")
 
 
 def load_run(workdir: str):

@@ -1,10 +1,15 @@
 """Checks of a configuration, made before any compute.
 
-Each problem raises a ValueError that names the offending field, so a typo
+Each problem raises a ConfigError (a ValueError) that names the offending
+field and says what would be accepted, so a typo, a value of the wrong type
 or an impossible combination fails in a second, not after compilation.
+`check_workdir` refuses to resume a workdir that another config made.
 """
 
 import json
+import math
+import numbers
+import os
 from typing import Any
 
 import ml_collections
@@ -28,10 +33,17 @@ RESUMABLE_CHANGES = (
   "train.checkpoint_every_steps",
   "train.keep_checkpoints",
   "train.num_devices",
+  "train.skip_nonfinite",
   "eval.",
   "data.data_dir",
   "data.source",
 )
+
+
+def _get(config, field: str) -> Any:
+  for key in field.split("."):
+    config = config[key]
+  return config
 
 
 def _choice(config, field: str, choices) -> None:
@@ -50,15 +62,52 @@ def _positive(config, *fields: str, allow_zero: bool = False) -> None:
       raise ConfigError(f"config.{field} must be {bound}; got {value}.")
 
 
-def _get(config, field: str) -> Any:
-  for key in field.split("."):
-    config = config[key]
-  return config
+def _in_range(config, field: str, low: float, high: float, *, open_high=False):
+  """low <= value <= high (or < high); NaN and infinities fail."""
+  value = _get(config, field)
+  above = value >= high if open_high else value > high
+  if not math.isfinite(value) or value < low or above:
+    bracket = ")" if open_high else "]"
+    raise ConfigError(
+      f"config.{field} must be in [{low:g}, {high:g}{bracket}; got {value}."
+    )
+
+
+def check_types(values: dict[str, Any]) -> None:
+  """Raises ConfigError naming a field whose value has the wrong type.
+
+  A field has the type of its default: an int field takes an int (not a
+  bool), a float field an int or a float, a bool or str field only that.
+  """
+  scale = values.get("scale", "quick")
+  if scale not in default.SCALES:
+    raise ConfigError(f"config.scale={scale!r} is not one of {default.SCALES}.")
+  reference = _flatten(default.get_config(scale).to_dict())
+  for field, value in _flatten(values).items():
+    expected = type(reference[field])
+    number = {int: numbers.Integral, float: numbers.Real}.get(expected)
+    if number is not None:  # numpy integers too; never a bool
+      ok = isinstance(value, number) and not isinstance(value, bool)
+    else:
+      ok = isinstance(value, expected)
+    if not ok:
+      raise ConfigError(
+        f"config.{field} must be of type {expected.__name__}; got "
+        f"{value!r} ({type(value).__name__})."
+      )
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad field of `config`."""
-  check_known_fields(config.to_dict())
+  values = config.to_dict()
+  check_known_fields(values)
+  check_types(values)
+  _check_choices(config)
+  _check_ranges(config)
+  _check_combinations(config)
+
+
+def _check_choices(config) -> None:
   _choice(config, "model.decoders", models.DECODER_SETS)
   _choice(config, "model.output", ("binary", "real"))
   _choice(config, "model.handoff", ("transition", "copy"))
@@ -68,12 +117,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
   _choice(config, "data.bounce", ("authors", "reflect"))
   _choice(config, "optim.name", ("adam", "paper"))
+
+
+def _check_ranges(config) -> None:
   _positive(
     config,
     "model.hidden",
     "model.num_layers",
     "data.num_input_frames",
     "data.num_digits",
+    "data.image_size",
     "train.batch_size",
     "train.num_steps",
     "train.keep_checkpoints",
@@ -83,19 +136,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
   )
   _positive(
     config,
+    "seed",
     "model.num_future",
     "train.log_every_steps",
     "train.eval_every_steps",
     "train.checkpoint_every_steps",
     "train.num_devices",
     "eval.num_figure_sequences",
+    "optim.warmup_steps",
+    "optim.decay_steps",
     allow_zero=True,
   )
   for field in ("optim.learning_rate", "optim.clip_norm", "optim.update_clip"):
-    if not _get(config, field) > 0:
+    value = _get(config, field)
+    if not (math.isfinite(value) and value > 0):
+      raise ConfigError(f"config.{field} must be > 0 and finite; got {value}.")
+  _in_range(config, "optim.momentum", 0.0, 1.0, open_high=True)
+  _in_range(config, "optim.l2", 0.0, 1.0)
+  _in_range(config, "data.step_length", 0.0, 1.0)
+  for field in ("model.forget_bias", "model.readout_bias"):
+    if not math.isfinite(_get(config, field)):
       raise ConfigError(
-        f"config.{field} must be > 0; got {_get(config, field)}."
+        f"config.{field} must be finite; got {_get(config, field)}."
       )
+
+
+def _check_combinations(config) -> None:
   names = models.DECODER_SETS[config.model.decoders]
   if "future" in names and config.model.num_future < 1:
     kind = "conditional " if config.model.conditional_future else ""
@@ -113,6 +179,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
       "config.model.conditional_reconstruct is set but config.model.decoders="
       f"{config.model.decoders!r} has no reconstruction decoder."
     )
+  devices = config.train.num_devices
+  if devices and config.train.batch_size % devices:
+    raise ConfigError(
+      f"config.train.batch_size={config.train.batch_size} does not split "
+      f"evenly over config.train.num_devices={devices}."
+    )
   patches = config.data.dataset == "patches"
   if patches and config.model.output != "real":
     raise ConfigError(
@@ -125,13 +197,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
       f"{DIGIT_SIZE}x{DIGIT_SIZE} digits."
     )
   if config.eval.mnist_test_seq and (
-    config.data.image_size != 64
+    patches
+    or config.data.image_size != 64
     or config.data.num_input_frames + config.model.num_future > 20
   ):
     raise ConfigError(
-      "config.eval.mnist_test_seq holds 20 frames of 64x64, which does not "
-      f"match config.data.image_size={config.data.image_size} with "
-      f"{config.data.num_input_frames} + {config.model.num_future} frames."
+      "config.eval.mnist_test_seq holds 20 frames of 64x64 digits, which "
+      f"does not match config.data.image_size={config.data.image_size} with "
+      f"{config.data.num_input_frames} + {config.model.num_future} frames "
+      f"(config.data.dataset={config.data.dataset!r})."
     )
 
 
@@ -146,9 +220,12 @@ def check_known_fields(values: dict[str, Any], scale: str = "quick") -> None:
           f"Unknown config field config.{prefix}{key}; known fields of "
           f"config.{prefix or ''}: {sorted(known)}."
         )
+      if isinstance(known[key], dict) != isinstance(value, dict):
+        kind = (
+          "a group of fields" if isinstance(known[key], dict) else "a value"
+        )
+        raise ConfigError(f"config.{prefix}{key} must be {kind}.")
       if isinstance(known[key], dict):
-        if not isinstance(value, dict):
-          raise ConfigError(f"config.{prefix}{key} must be a group of fields.")
         walk(value, known[key], f"{prefix}{key}.")
 
   walk(values, reference, "")
@@ -156,7 +233,10 @@ def check_known_fields(values: dict[str, Any], scale: str = "quick") -> None:
 
 def from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
   """A config from a plain dict (e.g. a run's config.json), checked."""
+  if not isinstance(values, dict):
+    raise ConfigError(f"A config must be a dict of fields; got {values!r}.")
   check_known_fields(values)
+  check_types(values)
   config = default.get_config(values.get("scale", "cpu"))
   config.update_from_flattened_dict(_flatten(values))
   validate(config)
@@ -173,9 +253,32 @@ def _flatten(values, prefix=""):
   return flat
 
 
+def read_workdir_config(workdir: str) -> dict[str, Any] | None:
+  """The config.json of `workdir` (None for a new workdir), or ConfigError
+  if the folder cannot be a run's."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir {workdir} is a file, not a folder.")
+  try:
+    before = metrics_io.read_config(workdir)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ConfigError(
+      f"{workdir}/config.json is damaged ({e}); refusing to resume from it. "
+      "Use a new --workdir, or restore that file."
+    ) from e
+  checkpoints = os.path.join(workdir, "checkpoints")
+  if before is None and os.path.isdir(checkpoints) and os.listdir(checkpoints):
+    raise ConfigError(
+      f"{workdir} holds checkpoints but no config.json, so which config "
+      "made them is unknown; refusing to resume. Use a new --workdir."
+    )
+  if before is not None and not isinstance(before, dict):
+    raise ConfigError(f"{workdir}/config.json does not hold a config.")
+  return before
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Refuses to resume a workdir that another configuration made."""
-  before = metrics_io.read_config(workdir)
+  before = read_workdir_config(workdir)
   if before is None:
     return
   now = json.loads(json.dumps(config.to_dict()))

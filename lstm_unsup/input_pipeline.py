@@ -6,6 +6,10 @@ MNIST validation and test sequences are fixed sets made from held-out and
 test digits (or the standard `mnist_test_seq.npy`). Frames reach the model
 flattened: `inputs_BxTxD` (the first T frames) and `future_BxKxD` (the K
 frames after them).
+
+`check_batch` and `check_sequences` refuse arrays of the wrong rank, shape
+or dtype, with a NaN or an infinity, or (for binary outputs) outside [0, 1],
+with a DataError naming the array and what was expected.
 """
 
 import numpy as np
@@ -62,6 +66,66 @@ def split_frames(config, frames_BxNxHxW: np.ndarray):
   return flat[:, :T], flat[:, T:]
 
 
+DataError = digits_lib.DataError
+
+
+def _check_values(array: np.ndarray, what: str, binary: bool) -> None:
+  """Finite, and within [0, 1] for binary outputs (uint8: 0..255)."""
+  if array.dtype == np.uint8:
+    return
+  if array.dtype.kind != "f":
+    raise DataError(
+      f"{what} has dtype {array.dtype}; expected uint8 or floating point."
+    )
+  finite = np.isfinite(array)
+  if not finite.all():
+    first = tuple(int(i) for i in np.argwhere(~finite)[0])
+    raise DataError(
+      f"{what} holds {array[first]} at index {first}; every value must be "
+      "finite."
+    )
+  if binary and array.size and (array.min() < 0 or array.max() > 1):
+    raise DataError(
+      f"{what} spans [{array.min():g}, {array.max():g}]; binary outputs "
+      "(config.model.output='binary') need frames in [0, 1]."
+    )
+
+
+def check_batch(config, inputs_BxTxD, future_BxKxD, what: str) -> None:
+  """Raises DataError unless a batch is what the model expects."""
+  B, T = config.train.batch_size, config.data.num_input_frames
+  K = num_frames(config) - T
+  for name, array, length in (
+    ("inputs", inputs_BxTxD, T),
+    ("future", future_BxKxD, K),
+  ):
+    array = np.asarray(array)
+    if array.ndim != 3 or array.shape[:2] != (B, length):
+      raise DataError(
+        f"{what}: {name} has shape {array.shape}; expected ({B}, {length}, D)."
+      )
+    _check_values(array, f"{what}: {name}", config.model.output == "binary")
+
+
+def check_sequences(config, frames, what: str) -> None:
+  """Raises DataError unless `frames` are (N, >= T + K, H, W[, 3]) sequences
+  of the config's frame size, uint8 or float, finite, in range."""
+  frames = np.asarray(frames)
+  size = config.data.image_size
+  tail = (size, size, 3) if config.data.dataset == "patches" else (size, size)
+  need = num_frames(config)
+  if (
+    frames.ndim != 2 + len(tail)
+    or frames.shape[2:] != tail
+    or frames.shape[1] < need
+  ):
+    expected = ", ".join(["N", f">= {need}", *map(str, tail)])
+    raise DataError(f"{what} has shape {frames.shape}; expected ({expected}).")
+  if len(frames) < 1:
+    raise DataError(f"{what} holds no sequences.")
+  _check_values(frames, what, config.model.output == "binary")
+
+
 def generator_options(config) -> dict:
   d = config.data
   return dict(
@@ -114,6 +178,7 @@ def eval_sequences(config, split: str) -> np.ndarray:
     frames = test_sets.load_mnist_test_seq(
       config.eval.mnist_test_seq, as_float=False
     )
+    check_sequences(config, frames, config.eval.mnist_test_seq)
     return frames[:, : num_frames(config)]
   count = {
     "valid": config.eval.num_valid_sequences,
@@ -127,7 +192,9 @@ def eval_sequences(config, split: str) -> np.ndarray:
       _patch_batch(config, source, split, i, B)
       for i in range((count + B - 1) // B)
     ]
-    return np.concatenate(chunks)[:count]
+    frames = np.concatenate(chunks)[:count]
+    check_sequences(config, frames, f"The {split} set of {source.description}")
+    return frames
   return test_sets.fixed_test_set(
     count,
     split=split,

@@ -4,6 +4,10 @@
       --workdir=runs/composite_cpu [--config.train.num_steps=2000]
 
 Rerunning the same command resumes from the workdir's latest checkpoint.
+A bad config, flag, data file or workdir, a damaged checkpoint, a failed
+save or a non-finite loss ends the run with one line on stderr saying what
+is wrong and what to do, and a non-zero exit status (1; 128 + the signal
+number after SIGINT or SIGTERM, which first save a checkpoint).
 """
 
 import sys
@@ -12,7 +16,18 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import config_lib, evaluation, train
+from lstm_unsup import checkpoint, config_lib, evaluation, train
+from lstm_unsup.data import digits
+
+# Errors that are the user's to fix, each reported in one line.
+_REPORTED = (
+  (config_lib.ConfigError, "Bad configuration"),
+  (digits.DataError, "Bad data"),
+  (digits.DataUnavailableError, "Data unavailable"),
+  (checkpoint.CheckpointError, "Checkpoint problem"),
+  (FloatingPointError, "Training diverged"),
+  (OSError, "File error"),  # e.g. a full disk while writing metrics
+)
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -36,8 +51,12 @@ def main(argv):
   logging.info("JAX devices: %s", jax.devices())
   try:
     result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except config_lib.ConfigError as e:
-    sys.exit(f"Bad configuration: {e}")
+  except train.Interrupted as e:
+    print(f"Stopped by {e}", file=sys.stderr)
+    sys.exit(128 + e.signum)
+  except tuple(kind for kind, _ in _REPORTED) as e:
+    label = next(label for kind, label in _REPORTED if isinstance(e, kind))
+    sys.exit(f"{label}: {' '.join(str(e).split())}")
   print(f"Data: {result['data']}")
   print(
     f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "
@@ -53,6 +72,8 @@ def parse_flags(argv):
   except (AttributeError, KeyError) as e:
     message = str(e).replace("\\n", " ").replace("\\'", "").strip("'")
     sys.exit(f"Bad --config override: unknown field {message}")
+  except flags.Error as e:  # a value of the wrong type, a missing file
+    sys.exit(f"Bad flag: {' '.join(str(e).split())}")
 
 
 if __name__ == "__main__":

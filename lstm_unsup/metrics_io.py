@@ -1,5 +1,10 @@
 """Where a run writes what it measured: config.json, metrics.jsonl and,
-when tensorboardX is installed, TensorBoard event files (no TensorFlow)."""
+when tensorboardX is installed, TensorBoard event files (no TensorFlow).
+
+A kill at any moment leaves both files readable: config.json and a
+shortened metrics.jsonl are written to a temporary file and renamed over
+the old one, and a last line torn by a kill mid-append is dropped when read.
+"""
 
 import json
 import math
@@ -9,10 +14,24 @@ from typing import Any
 from absl import logging
 
 
+def _write_atomically(path: str, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and a rename."""
+  partial = f"{path}.partial{os.getpid()}"
+  try:
+    with open(partial, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(partial, path)
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
+
+
 def write_config(workdir: str, config_dict: dict[str, Any]) -> None:
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(config_dict, f, indent=2, sort_keys=True)
+  text = json.dumps(config_dict, indent=2, sort_keys=True)
+  _write_atomically(os.path.join(workdir, "config.json"), text)
 
 
 def read_config(workdir: str) -> dict[str, Any] | None:
@@ -28,8 +47,39 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
+  return [json.loads(line) for line in _complete_lines(path)]
+
+
+def last_record(
+  workdir: str, split: str, step: int | None = None
+) -> dict[str, Any] | None:
+  """The last record of `split` (at `step`, if given), or None."""
+  records = [
+    r
+    for r in read_metrics(workdir)
+    if r["split"] == split and step in (None, r["step"])
+  ]
+  return records[-1] if records else None
+
+
+def _complete_lines(path: str) -> list[str]:
+  """The non-empty lines of a JSONL file, less a last line torn by a kill
+  (no newline, not valid JSON); a bad line elsewhere is an error."""
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  if lines and not lines[-1].endswith("\n"):
+    try:
+      json.loads(lines[-1])
+      lines[-1] += "\n"
+    except json.JSONDecodeError:
+      logging.warning("Dropping a torn last line of %s.", path)
+      lines.pop()
+  for number, line in enumerate(lines, 1):
+    try:
+      json.loads(line)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{path}, line {number}, is not JSON: {e}") from e
+  return lines
 
 
 def _scalars(record: dict[str, Any], prefix: str = ""):
@@ -69,11 +119,14 @@ class MetricWriter:
     if not os.path.exists(self._path):
       return
     with open(self._path) as f:
-      lines = [ln for ln in f if ln.strip()]
-    kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
-    if len(kept) != len(lines):
-      with open(self._path, "w") as f:
-        f.writelines(kept)
+      size = len(f.read())
+    kept = [
+      line
+      for line in _complete_lines(self._path)
+      if json.loads(line)["step"] <= step
+    ]
+    if sum(map(len, kept)) != size:
+      _write_atomically(self._path, "".join(kept))
 
   def close(self) -> None:
     if self._tb is not None:

@@ -4,16 +4,24 @@ The loop generates each batch as a pure function of (seed, step), takes a
 jitted train step sharded over the devices, logs a progress line, appends
 metrics to `metrics.jsonl`, evaluates on the fixed validation set with a
 Figure-5-style picture, and checkpoints with orbax. A run resumes from its
-workdir's latest checkpoint; because the data stream depends only on the
-step, a resumed run continues exactly where it stopped.
+workdir's latest good checkpoint; the data stream depends only on the
+step, so a resumed run continues bit for bit (docs/reliability.md). The
+config, workdir and first batch are checked before anything is written.
+SIGINT or SIGTERM saves a checkpoint of the current step and stops; a
+non-finite loss or gradient stops the run (or skips that update, with
+config.train.skip_nonfinite).
 """
 
+import contextlib
 import functools
 import os
+import signal
+import threading
 import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -38,6 +46,21 @@ Array = jax.Array
 
 class TrainState(train_state.TrainState):
   pass
+
+
+class NonFiniteError(FloatingPointError):
+  """A step's loss or gradient, or the parameters, are not finite."""
+
+
+class Interrupted(KeyboardInterrupt):
+  """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
+
+  def __init__(self, signum: int, step: int):
+    self.signum, self.step = signum, step
+    super().__init__(
+      f"{signal.Signals(signum).name} at step {step}: saved checkpoint "
+      f"{step}; rerun the same command to resume."
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -107,16 +130,21 @@ def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):
   return init(jax.random.key(config.seed))
 
 
-def make_mesh(num_devices: int = 0) -> Mesh:
-  """A 1-D mesh named "data" over the first `num_devices` devices (0: all)."""
+def make_mesh(num_devices: int = 0, batch_size: int = 0) -> Mesh:
+  """A 1-D mesh named "data" over the first `num_devices` devices (0: all),
+  checked to split `batch_size` evenly."""
   devices = jax.devices()
-  if num_devices:
-    if num_devices > len(devices):
-      raise ValueError(
-        f"config.train.num_devices={num_devices} but only {len(devices)} "
-        f"devices are visible."
-      )
-    devices = devices[:num_devices]
+  if num_devices > len(devices):
+    raise config_lib.ConfigError(
+      f"config.train.num_devices={num_devices} but only {len(devices)} "
+      f"devices are visible."
+    )
+  devices = devices[:num_devices] if num_devices else devices
+  if batch_size % len(devices):
+    raise config_lib.ConfigError(
+      f"config.train.batch_size={batch_size} does not split evenly over "
+      f"{len(devices)} devices; set config.train.num_devices."
+    )
   return Mesh(np.asarray(devices), ("data",))
 
 
@@ -128,8 +156,16 @@ def make_train_step(config, model, mesh: Mesh):
     (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params, inputs_BxTxD, future_BxKxD
     )
-    state = state.apply_gradients(grads=grads)
-    return state, {"loss": loss, **parts, "grad_norm": optax.tree.norm(grads)}
+    grad_norm = optax.tree.norm(grads)
+    new = state.apply_gradients(grads=grads)
+    if config.train.skip_nonfinite:  # keep the state of a non-finite step
+      ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+      keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(ok, a, b))
+      new = new.replace(
+        params=keep(new.params, state.params),
+        opt_state=keep(new.opt_state, state.opt_state),
+      )
+    return new, {"loss": loss, **parts, "grad_norm": grad_norm}
 
   replicated = NamedSharding(mesh, P())
   batch = NamedSharding(mesh, P("data"))
@@ -156,18 +192,6 @@ def shard_batch(mesh: Mesh, *arrays: np.ndarray):
 # The loop.
 
 
-def quiet_library_logs() -> None:
-  """Hides orbax's INFO lines, which would drown the progress lines."""
-  logger = logging.get_absl_logger()
-  if not any(isinstance(f, _DropOrbaxInfo) for f in logger.filters):
-    logger.addFilter(_DropOrbaxInfo())
-
-
-class _DropOrbaxInfo:
-  def filter(self, record) -> bool:
-    return record.levelno > 20 or "/orbax/" not in record.pathname
-
-
 def _itstime(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
 
@@ -182,17 +206,21 @@ def train_and_evaluate(
   config: ml_collections.ConfigDict, workdir: str
 ) -> dict[str, Any]:
   """Trains (resuming if possible); returns the last validation metrics and
-  the final test metrics."""
+  the final test metrics. What a user hands us is checked before anything
+  is written."""
   config_lib.validate(config)
   config_lib.check_workdir(config, workdir)
-  quiet_library_logs()
-  metrics_io.write_config(workdir, config.to_dict())
-  writer = metrics_io.MetricWriter(workdir)
-  mesh = make_mesh(config.train.num_devices)
+  mesh = make_mesh(config.train.num_devices, config.train.batch_size)
   model = models.build_model(config.model)
   source = input_pipeline.load_train_source(config)
   inputs, future = input_pipeline.train_batch(config, source, 0)
+  what = f"A training batch of {input_pipeline.describe(source)}"
+  input_pipeline.check_batch(config, inputs, future, what)
+  evaluator = evaluation.Evaluator(config, model, split="valid")
   state = create_train_state(config, model, inputs, future, mesh)
+
+  metrics_io.write_config(workdir, config.to_dict())
+  writer = metrics_io.MetricWriter(workdir)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
   restored = checkpoint.restore_latest(mngr, state)
   if restored is not None:
@@ -203,7 +231,6 @@ def train_and_evaluate(
   writer.truncate_after(start)
   last = config.train.num_steps
   step_fn = make_train_step(config, model, mesh)
-  evaluator = evaluation.Evaluator(config, model, split="valid")
   logging.info(
     "Training %s for steps %d..%d on %d device(s), data: %s",
     config.model.decoders,
@@ -212,55 +239,52 @@ def train_and_evaluate(
     mesh.size,
     input_pipeline.describe(source),
   )
-  eval_metrics = {}
+  eval_metrics = metrics_io.last_record(workdir, "valid") or {}
+  guard = _FiniteGuard(config.train.skip_nonfinite, mngr)
   pending = None  # the previous step's metrics, fetched one step late
   timer_step, timer = start, time.perf_counter()
-  for step in range(start + 1, last + 1):
-    batch = shard_batch(mesh, *input_pipeline.train_batch(config, source, step))
-    state, step_metrics = step_fn(state, *batch)
-    if pending is not None:
-      _check_finite(pending, step - 1, mngr)
-    pending = step_metrics
-    log = _itstime(step, config.train.log_every_steps, last)
-    evaluate = _itstime(step, config.train.eval_every_steps, last)
-    save = _itstime(step, config.train.checkpoint_every_steps, last)
-    if log or evaluate or save:  # nothing non-finite is logged or saved
-      _check_finite(pending, step, mngr)
-    if log:
-      now = time.perf_counter()
-      rate = (step - timer_step) / (now - timer)
-      timer_step, timer = step, now
-      record = {k: float(v) for k, v in pending.items()}
-      record["steps_per_sec"] = rate
-      writer.write(step, "train", record)
-      parts = " ".join(
-        f"{k} {record[k]:.1f}" for k in ("reconstruct", "future") if k in record
-      )
-      logging.info(
-        "step %d/%d  loss %.4g (%s nats/frame)  %.2f steps/s  ETA %s",
-        step,
-        last,
-        record["loss"],
-        parts,
-        rate,
-        _format_eta((last - step) / max(rate, 1e-9)),
-      )
-    if evaluate:
-      eval_metrics = evaluator.evaluate(state.params)
-      writer.write(step, "valid", eval_metrics)
-      evaluator.save_figure(
-        state.params,
-        os.path.join(workdir, "figures", f"step_{step:07d}.png"),
-        title=f"{config.model.decoders}, step {step}",
-      )
-      logging.info(
-        "step %d validation: %s", step, evaluation.summary_line(eval_metrics)
-      )
-      timer = time.perf_counter()  # evaluation is not training time
-    if save:
-      checkpoint.save(mngr, step, state)
-  mngr.wait_until_finished()
-  mngr.close()
+  try:
+    with _stop_signals() as stop:
+      for step in range(start + 1, last + 1):
+        batch = input_pipeline.train_batch(config, source, step)
+        state, step_metrics = step_fn(state, *shard_batch(mesh, *batch))
+        if pending is not None:
+          guard.check(pending, step - 1)
+        pending = step_metrics
+        stopping = bool(stop)  # a signal arrived: save this step and stop
+        log = _itstime(step, config.train.log_every_steps, last)
+        evaluate = _itstime(step, config.train.eval_every_steps, last)
+        save = _itstime(step, config.train.checkpoint_every_steps, last)
+        if log or evaluate or save or stopping:  # nothing non-finite is kept
+          guard.check(pending, step)
+        if log:
+          now = time.perf_counter()
+          rate = (step - timer_step) / (now - timer)
+          timer_step, timer = step, now
+          _log_train(writer, step, last, pending, rate, guard)
+        if evaluate:
+          eval_metrics = evaluator.evaluate(state.params)
+          writer.write(step, "valid", eval_metrics)
+          evaluator.save_figure(
+            state.params,
+            os.path.join(workdir, "figures", f"step_{step:07d}.png"),
+            title=f"{config.model.decoders}, step {step}",
+          )
+          logging.info(
+            "step %d validation: %s",
+            step,
+            evaluation.summary_line(eval_metrics),
+          )
+          timer = time.perf_counter()  # evaluation is not training time
+        if save or stopping:
+          checkpoint.save(mngr, step, state)
+        if stopping:
+          checkpoint.finish(mngr)
+          raise Interrupted(stop[0], step)
+    checkpoint.finish(mngr)
+  finally:
+    with contextlib.suppress(Exception):
+      mngr.close()
   test_metrics = _final_test(config, model, state.params, workdir, writer)
   writer.close()
   return {
@@ -270,12 +294,32 @@ def train_and_evaluate(
   }
 
 
+def _log_train(writer, step, last, step_metrics, rate, guard) -> None:
+  record = {k: float(v) for k, v in step_metrics.items()}
+  record["steps_per_sec"] = rate
+  if guard.skip:
+    record["skipped_steps"] = guard.skipped
+  writer.write(step, "train", record)
+  parts = " ".join(
+    f"{k} {record[k]:.1f}" for k in ("reconstruct", "future") if k in record
+  )
+  logging.info(
+    "step %d/%d  loss %.4g (%s nats/frame)  %.2f steps/s  ETA %s",
+    step,
+    last,
+    record["loss"],
+    parts,
+    rate,
+    _format_eta((last - step) / max(rate, 1e-9)),
+  )
+
+
 def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:
   """Test-set metrics of the final parameters (computed once per run)."""
   last = config.train.num_steps
-  for record in metrics_io.read_metrics(workdir):
-    if record["split"] == "test" and record["step"] == last:
-      return record
+  done = metrics_io.last_record(workdir, "test", step=last)
+  if done is not None:
+    return done
   result = evaluation.Evaluator(config, model, split="test").evaluate(params)
   writer.write(last, "test", result)
   logging.info(
@@ -286,14 +330,71 @@ def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:
   return result
 
 
-def _check_finite(step_metrics, step: int, mngr) -> None:
-  loss = float(step_metrics["loss"])
-  if not np.isfinite(loss):
-    mngr.wait_until_finished()
-    good = mngr.latest_step()
-    raise FloatingPointError(
-      f"The training loss is {loss} at step {step}; stopping. The last good "
-      f"checkpoint is step {good} (nothing was saved after it). Lower "
-      f"config.optim.learning_rate or set JAX_DEBUG_NANS=True to find the "
-      f"first non-finite value."
+# ----------------------------------------------------------------------------
+# Guards: non-finite steps and stop signals.
+
+
+class _FiniteGuard:
+  """Checks each step's loss and gradient norm once: stops the run at the
+  first non-finite one, or counts it as skipped (config.train.skip_nonfinite:
+  the jitted step then left the state unchanged)."""
+
+  def __init__(self, skip: bool, mngr):
+    self.skip, self.mngr = skip, mngr
+    self.checked, self.skipped = 0, 0
+
+  def check(self, step_metrics, step: int) -> None:
+    if step <= self.checked:
+      return
+    self.checked = step
+    names = {"loss": "training loss", "grad_norm": "gradient norm"}
+    for key, what in names.items():
+      value = float(step_metrics[key])
+      if np.isfinite(value):
+        continue
+      if self.skip:
+        self.skipped += 1
+        logging.warning(
+          "Step %d: the %s is %s; skipped its update "
+          "(config.train.skip_nonfinite).",
+          step,
+          what,
+          value,
+        )
+        return
+      checkpoint.finish(self.mngr)
+      raise NonFiniteError(
+        f"The {what} is {value} at step {step}; stopping. The last good "
+        f"checkpoint is step {self.mngr.latest_step()} (nothing was saved "
+        "after it). Lower config.optim.learning_rate, set "
+        "config.train.skip_nonfinite=True to skip such steps, or set "
+        "JAX_DEBUG_NANS=True to find the first non-finite value."
+      )
+
+
+@contextlib.contextmanager
+def _stop_signals():
+  """Yields a list that SIGINT and SIGTERM append their number to; the loop
+  then saves and stops. A second signal stops at once."""
+  received = []
+  if threading.current_thread() is not threading.main_thread():
+    yield received  # signal handlers can only be set from the main thread
+    return
+
+  def handler(signum, frame):
+    if received:
+      raise KeyboardInterrupt
+    received.append(signum)
+    logging.warning(
+      "%s: saving a checkpoint after this step, then stopping (send it "
+      "again to stop at once).",
+      signal.Signals(signum).name,
     )
+
+  signals = (signal.SIGINT, signal.SIGTERM)
+  previous = {s: signal.signal(s, handler) for s in signals}
+  try:
+    yield received
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h if h is not None else signal.SIG_DFL)

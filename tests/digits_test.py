@@ -189,3 +189,53 @@ def test_tfds_download_to_an_unresolvable_host_fails_fast(
   with pytest.raises(DataUnavailableError, match="Cannot download TFDS"):
     load_digits("tfds", "test", str(tmp_path))
   assert time.monotonic() - start < 10.0
+
+
+def test_truncated_npz_is_named_with_what_to_do(tmp_path):
+  _write_fake_npz(tmp_path)
+  path = tmp_path / "mnist.npz"
+  path.write_bytes(path.read_bytes()[:3000])
+  with pytest.raises(digits.DataError, match=r"mnist.npz is damaged.*again"):
+    load_digits("files", "train", str(tmp_path))
+
+
+def test_npz_without_the_keras_keys_is_named(tmp_path):
+  np.savez(tmp_path / "mnist.npz", images=np.zeros((2, 28, 28), np.uint8))
+  with pytest.raises(digits.DataError, match="not in the Keras layout"):
+    load_digits("files", "test", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+  "x_test, message",
+  [
+    (np.full((2, 28, 28), np.nan, np.float32), "expected finite values"),
+    (np.full((2, 28, 28), -1.0, np.float32), r"span \[-1.0, -1.0\]"),
+    (np.zeros((2, 32, 32), np.uint8), r"shape \(N >= 1, 28, 28\)"),
+    (np.zeros((2, 28, 28), np.complex64), "dtype complex64"),
+  ],
+)
+def test_malformed_digit_arrays_are_refused(tmp_path, x_test, message):
+  (x_train, y_train), _ = _fake_mnist()
+  np.savez(
+    tmp_path / "mnist.npz",
+    x_train=x_train,
+    y_train=y_train,
+    x_test=x_test,
+    y_test=np.arange(len(x_test)),
+  )
+  with pytest.raises(digits.DataError, match=message):
+    load_digits("files", "test", str(tmp_path))
+
+
+def test_empty_folder_says_what_is_missing_and_how_to_get_it(tmp_path):
+  with pytest.raises(DataUnavailableError, match="No mnist.npz and no t10k"):
+    load_digits("files", "test", str(tmp_path))
+
+
+def test_truncated_gzipped_idx_is_named(tmp_path):
+  (x_train, _), _ = _fake_mnist()
+  _write_idx(tmp_path / "x.gz", x_train)
+  data = (tmp_path / "x.gz").read_bytes()
+  (tmp_path / "x.gz").write_bytes(data[: len(data) // 2])
+  with pytest.raises(digits.DataError, match="x.gz is damaged"):
+    digits.read_idx(tmp_path / "x.gz")

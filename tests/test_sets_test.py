@@ -132,3 +132,30 @@ def test_tfds_moving_mnist_through_mock_data(tmp_path):
     frames = test_sets.load_tfds_moving_mnist(str(tmp_path))
   assert frames.shape == (3, 20, 64, 64) and frames.dtype == np.float32
   assert 0.0 <= frames.min() <= frames.max() <= 1.0
+
+
+def test_truncated_mnist_test_seq_is_named_with_where_to_get_it(tmp_path):
+  path = tmp_path / "mnist_test_seq.npy"
+  _standard_file(path)
+  with open(path, "r+b") as f:
+    f.truncate(100_000)
+  with pytest.raises(test_sets.DataError, match="cannot be read.*unsupervised"):
+    test_sets.load_mnist_test_seq(path)
+
+
+def test_an_npz_given_as_mnist_test_seq_is_refused(tmp_path):
+  path = tmp_path / "seq.npy"
+  with open(path, "wb") as f:
+    np.savez(f, frames=np.zeros((2, 2), np.uint8))
+  with pytest.raises(test_sets.DataError, match="NpzFile, not one array"):
+    test_sets.load_mnist_test_seq(path)
+
+
+def test_damaged_cache_is_regenerated(tmp_path):
+  good = np.array(
+    test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  )
+  (path,) = tmp_path.glob("*.npy")
+  path.write_bytes(path.read_bytes()[:500])  # a copy cut short
+  again = test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  np.testing.assert_array_equal(again, good)

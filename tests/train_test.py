@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -62,9 +63,16 @@ def test_quick_run_writes_everything_then_resumes(tmp_path):
   assert steps == [4, 8, 12]
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def test_resumed_run_equals_uninterrupted_run(quick_run, tmp_path):
   config = _quick(tmp_path)
   train.train_and_evaluate(config, str(tmp_path / "straight"))
+  # Determinism: two runs of one seed and config, every value the same.
+  assert _timeless(str(tmp_path / "straight")) == _timeless(quick_run[1])
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    checkpoint.restore_state(quick_run[1]),
+    checkpoint.restore_state(str(tmp_path / "straight")),
+  )
   config.train.num_steps = 4
   train.train_and_evaluate(config, str(tmp_path / "resumed"))
   config.train.num_steps = 8
@@ -164,6 +172,9 @@ def test_refuses_to_resume_a_workdir_of_another_config(tmp_path):
     ("data.image_size", 20, "config.data.image_size=20 is smaller"),
     ("train.batch_size", -1, "config.train.batch_size must be >= 1"),
     ("optim.learning_rate", 0.0, "config.optim.learning_rate must be > 0"),
+    ("optim.learning_rate", float("inf"), "learning_rate must be > 0 and fin"),
+    ("model.hidden", True, "config.model.hidden must be of type int"),
+    ("data.step_length", -0.5, r"config.data.step_length must be in \[0, 1\]"),
     ("eval.mnist_test_seq", "x.npy", "does not match config.data.image_size"),
   ],
 )
@@ -288,3 +299,91 @@ def test_resumes_a_run_made_before_a_config_field_was_added(tmp_path):
     r["step"] for r in metrics_io.read_metrics(workdir) if r["split"] == "train"
   ]
   assert steps == [4, 8]
+
+
+def _timeless(workdir):  # every record, but the timings
+  return [
+    {k: v for k, v in r.items() if k != "steps_per_sec"}
+    for r in metrics_io.read_metrics(workdir)
+  ]
+
+
+def test_sigterm_saves_a_checkpoint_then_stops_and_resumes_exactly(
+  quick_run, tmp_path, monkeypatch
+):
+  signum = signal.SIGTERM
+  config = _quick(tmp_path)  # the quick run's config: checkpoints at 4, 8
+  real = input_pipeline.train_batch
+
+  def signalled(config, digits, step):
+    if step == 6:
+      os.kill(os.getpid(), signum)  # handled while step 6 is prepared
+    return real(config, digits, step)
+
+  monkeypatch.setattr(input_pipeline, "train_batch", signalled)
+  workdir = str(tmp_path / "run")
+  handler = signal.getsignal(signum)
+  with pytest.raises(train.Interrupted, match=f"{signum.name} at step 6"):
+    train.train_and_evaluate(config, workdir)
+  assert signal.getsignal(signum) is handler  # restored
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "6"]
+  monkeypatch.undo()  # rerun: the same bits as a run never stopped
+  train.train_and_evaluate(config, workdir)
+  assert _timeless(workdir) == _timeless(quick_run[1])
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    checkpoint.restore_state(quick_run[1]),
+    checkpoint.restore_state(workdir),
+  )
+
+
+def test_sigint_asks_to_stop_and_a_second_one_stops_at_once():
+  handler = signal.getsignal(signal.SIGINT)
+  with train._stop_signals() as stop:
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop == [signal.SIGINT]
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_skip_nonfinite_leaves_the_state_of_a_bad_step_unchanged(tmp_path):
+  config = _quick(tmp_path)
+  config.train.skip_nonfinite = True
+  mesh = train.make_mesh()
+  model = models.build_model(config.model)
+  digits = input_pipeline.load_train_digits(config)
+  inputs, future = input_pipeline.train_batch(config, digits, 1)
+  state = train.create_train_state(config, model, inputs, future, mesh)
+  before = jax.tree.map(np.array, (state.params, state.opt_state))
+  step = train.make_train_step(config, model, mesh)
+  state, metrics = step(
+    state, *train.shard_batch(mesh, inputs * np.nan, future)
+  )
+  assert np.isnan(metrics["loss"]) and int(state.step) == 1
+  after = jax.tree.map(np.array, (state.params, state.opt_state))
+  jax.tree.map(np.testing.assert_array_equal, before, after)
+  state, metrics = step(state, *train.shard_batch(mesh, inputs, future))
+  assert np.isfinite(metrics["loss"])
+  w = state.params["encoder"]["layer_0"]["w_input"]
+  assert not np.array_equal(w, before[0]["encoder"]["layer_0"]["w_input"])
+
+
+def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
+  guard = train._FiniteGuard(True, checkpoint.manager(str(tmp_path)))
+  nan = {"loss": np.float32(np.nan), "grad_norm": np.float32(np.nan)}
+  guard.check(nan, 5)
+  guard.check(nan, 5)  # checked once per step
+  assert (
+    guard.skipped == 1 and "Step 5: the training loss is nan" in caplog.text
+  )
+
+
+def test_a_non_finite_gradient_is_named_with_its_step(tmp_path):
+  guard = train._FiniteGuard(False, checkpoint.manager(str(tmp_path)))
+  finite = {"loss": np.float32(3.0), "grad_norm": np.float32(1.0)}
+  guard.check(finite, 6)
+  with pytest.raises(
+    train.NonFiniteError, match="gradient norm is inf at step 7"
+  ):
+    guard.check(dict(finite, grad_norm=np.float32(np.inf)), 7)

@@ -68,6 +68,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   t.checkpoint_every_steps = 2_000  # orbax checkpoint of the whole state
   t.keep_checkpoints = 3  # how many checkpoints to keep
   t.num_devices = 0  # devices to shard the batch over; 0: all
+  # A step whose loss or gradient is not finite: False stops the run there
+  # (the last good checkpoint stays), True skips its update and goes on.
+  t.skip_nonfinite = False
 
   config.optim = o = ml_collections.ConfigDict()
   o.name = "adam"  # "adam" (mean loss) | "paper" (authors' SGD, summed loss)

@@ -32,6 +32,7 @@ import gzip
 import importlib.util
 import socket
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,11 @@ class DataUnavailableError(RuntimeError):
   """The requested data is not on this machine and cannot be fetched."""
 
 
+class DataError(ValueError):
+  """A data file or array is malformed; the message names it and says what
+  was expected."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Digits:
   """A pool of digits: float32 images in [0, 1] and their labels."""
@@ -83,27 +89,38 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
 
 def _make_digits(images, labels, split: str, kind: str, source: str) -> Digits:
   """Validates, scales uint8 to [0, 1], freezes the arrays and logs."""
-  images = np.asarray(images)
-  labels = np.asarray(labels).astype(np.int64).reshape(-1)
+  images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
   if images.ndim == 4 and images.shape[-1] == 1:
     images = images[..., 0]
-  if images.ndim != 3 or images.shape[1:] != (28, 28):
-    raise ValueError(
-      f"{source}: expected digits of shape (N, 28, 28), got {images.shape}."
+  if images.ndim != 3 or images.shape[1:] != (28, 28) or not len(images):
+    raise DataError(
+      f"{source}: expected digits of shape (N >= 1, 28, 28), got "
+      f"{images.shape}."
     )
   if len(images) != len(labels):
-    raise ValueError(
-      f"{source}: {len(images)} images but {len(labels)} labels."
+    raise DataError(f"{source}: {len(images)} images but {len(labels)} labels.")
+  if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9:
+    raise DataError(
+      f"{source}: labels must be integers 0..9; got {labels.dtype} "
+      f"in [{labels.min()}, {labels.max()}]."
     )
+  labels = labels.astype(np.int64)
   if images.dtype == np.uint8:
     images = images.astype(np.float32) / np.float32(255)
-  else:
+  elif images.dtype.kind in "fiu":
     images = images.astype(np.float32)
-    low, high = (images.min(), images.max()) if images.size else (0, 0)
-    if low < 0 or high > 255:
-      raise ValueError(f"{source}: pixel values span [{low}, {high}].")
+    low, high = images.min(), images.max()
+    if not np.isfinite(images).all() or low < 0 or high > 255:
+      raise DataError(
+        f"{source}: pixel values span [{low}, {high}]; expected finite "
+        "values in [0, 1] or [0, 255]."
+      )
     if high > 1:  # a float file that holds 0..255
       images = images / np.float32(255)
+  else:
+    raise DataError(
+      f"{source}: pixels have dtype {images.dtype}; expected uint8 or float."
+    )
   images.flags.writeable = False
   labels.flags.writeable = False
   logging.info("Loaded %d %s digits from %s", len(images), split, source)
@@ -178,17 +195,23 @@ def read_idx(path: str | Path) -> np.ndarray:
   """Reads an IDX file (LeCun's MNIST format, optionally gzipped) as uint8."""
   path = Path(path)
   opener = gzip.open if path.suffix == ".gz" else open
-  with opener(path, "rb") as f:
-    raw = f.read()
+  try:
+    with opener(path, "rb") as f:
+      raw = f.read()
+  except (EOFError, gzip.BadGzipFile) as e:
+    raise DataError(f"{path} is damaged ({e}); download it again.") from e
   if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-    raise ValueError(f"{path}: not an unsigned-byte IDX file.")
+    raise DataError(f"{path}: not an unsigned-byte IDX file.")
   ndim = raw[3]
   dims = tuple(
     int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim)
   )
   data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
   if data.size != int(np.prod(dims)):
-    raise ValueError(f"{path}: header says {dims}, found {data.size} bytes.")
+    raise DataError(
+      f"{path}: header says {dims}, found {data.size} bytes (truncated?). "
+      "Download it again."
+    )
   return data.reshape(dims)
 
 
@@ -199,12 +222,24 @@ def _find(data_dir: Path, name: str) -> Path | None:
   return None
 
 
+def _read_npz(path: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+  """x_<part>, y_<part> of a Keras-layout mnist.npz, or a DataError."""
+  try:
+    with np.load(path) as npz:
+      return npz[f"x_{part}"], npz[f"y_{part}"]
+  except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as e:
+    raise DataError(
+      f"{path} is damaged or not in the Keras layout (x_train, y_train, "
+      f"x_test, y_test): {type(e).__name__}: {e}. Download it again, or "
+      "remove it to use another digit source."
+    ) from e
+
+
 def _load_files(split: str, data_dir: Path) -> Digits:
   part = "test" if split == "test" else "train"
   npz_path = data_dir / "mnist.npz"
   if npz_path.exists():
-    with np.load(npz_path) as npz:
-      images, labels = npz[f"x_{part}"], npz[f"y_{part}"]
+    images, labels = _read_npz(npz_path, part)
     origin = str(npz_path)
   else:
     paths = [_find(data_dir, name) for name in IDX_NAMES[part]]

@@ -31,6 +31,7 @@ from absl import logging
 
 from lstm_unsup.data.digits import (
   DEFAULT_DATA_DIR,
+  DataError,
   check_download_possible,
   load_digits,
 )
@@ -106,11 +107,17 @@ def fixed_test_set(
   )
   shape = (num_sequences, num_frames) + tuple(size)
   if path.exists():
-    frames = np.load(path, mmap_mode="r")
-    if frames.shape == shape and frames.dtype == np.uint8:
+    try:
+      frames = _load_npy(path)
+      found = f"{frames.dtype} {frames.shape}"
+    except DataError as e:
+      frames, found = None, str(e)
+    if (
+      frames is not None and frames.shape == shape and frames.dtype == np.uint8
+    ):
       logging.info("Loaded %s set %s (%s)", split, path, digits.source)
       return frames
-    logging.warning("Regenerating %s: unexpected %s", path, frames.shape)
+    logging.warning("Regenerating %s: %s", path, found)
   _write_set(path, digits, shape, params, split)
   logging.info("Wrote %s set %s (%s)", split, path, digits.source)
   return np.load(path, mmap_mode="r")
@@ -130,6 +137,17 @@ def _write_set(path: Path, digits, shape, params, split: str) -> None:
   out.flush()
   del out
   os.replace(partial, path)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+  """A memory-mapped .npy array, or a DataError if it cannot be one."""
+  try:
+    frames = np.load(path, mmap_mode="r")
+  except (ValueError, OSError, EOFError) as e:  # truncated, or pickled
+    raise DataError(f"{path} cannot be read as a .npy array ({e}).") from e
+  if not isinstance(frames, np.ndarray):  # e.g. an .npz archive
+    raise DataError(f"{path} holds {type(frames).__name__}, not one array.")
+  return frames
 
 
 def fixed_validation_set(num_sequences: int = 1000, **kwargs) -> np.ndarray:
@@ -155,12 +173,17 @@ def load_mnist_test_seq(
       f"{path} not found. Download mnist_test_seq.npy from "
       f"{MNIST_TEST_SEQ_URL} and put it in data/."
     )
-  frames = np.load(path, mmap_mode="r")
+  try:
+    frames = _load_npy(path)
+  except DataError as e:
+    raise DataError(
+      f"{e} Download mnist_test_seq.npy again from {MNIST_TEST_SEQ_URL}."
+    ) from e
   if frames.shape != MNIST_TEST_SEQ_SHAPE or frames.dtype != np.uint8:
     hint = ""
     if frames.shape == (10000, 20, 64, 64):
       hint = " It looks batch-major; the standard file is time-major."
-    raise ValueError(
+    raise DataError(
       f"{path}: expected the standard Moving MNIST test file, uint8 of shape "
       f"{MNIST_TEST_SEQ_SHAPE} (time, sequence, height, width); found "
       f"{frames.dtype} of shape {frames.shape}.{hint}"

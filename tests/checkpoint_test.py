@@ -1,0 +1,245 @@
+"""Tests for checkpoints that survive damage, full disks and other models
+(lstm_unsup/checkpoint.py)."""
+
+import errno
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from etils import epath
+
+from lstm_unsup import checkpoint, input_pipeline, metrics_io, models, train
+from tests.train_test import _quick
+
+# Orbax leaves the reads of a damaged checkpoint's other arrays pending;
+# Python reports them when they are collected.
+pytestmark = pytest.mark.filterwarnings(
+  "ignore::pytest.PytestUnraisableExceptionWarning"
+)
+
+
+def _copy(quick_run, tmp_path) -> str:
+  """A private copy of the session's finished quick run (checkpoints 4, 8)."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(quick_run[1], workdir)
+  return workdir
+
+
+def _largest_file(folder: Path) -> Path:
+  files = [p for p in folder.rglob("*") if p.is_file()]
+  return max(files, key=lambda p: p.stat().st_size)
+
+
+def _flip_one_bit(step_dir: Path) -> None:
+  """Orbax reads this back without complaint: only the checksum sees it."""
+  path = _largest_file(step_dir)
+  data = bytearray(path.read_bytes())
+  data[len(data) // 2] ^= 0x01
+  path.write_bytes(bytes(data))
+
+
+def _truncate(step_dir: Path) -> None:
+  path = _largest_file(step_dir)
+  with open(path, "r+b") as f:
+    f.truncate(path.stat().st_size // 2)
+
+
+def _garbage_metadata(step_dir: Path) -> None:
+  (step_dir / "default" / "_METADATA").write_text("{not json")
+
+
+@pytest.fixture(scope="module")
+def quick_state(quick_run):
+  """A training state shaped like the quick run's (a restore target)."""
+  return _state(quick_run[0])
+
+
+def _state(config):
+  mesh = train.make_mesh()
+  model = models.build_model(config.model)
+  digits = input_pipeline.load_train_digits(config)
+  batch = input_pipeline.train_batch(config, digits, 0)
+  return train.create_train_state(config, model, *batch, mesh)
+
+
+def _steps(workdir: str) -> list[str]:
+  return sorted(os.listdir(os.path.join(workdir, "checkpoints")), key=int)
+
+
+def test_damaged_latest_checkpoint_is_reported_and_training_resumes_from_the_one_before(  # noqa: E501
+  quick_run, tmp_path, caplog
+):
+  config, straight = quick_run
+  workdir = _copy(quick_run, tmp_path)
+  _flip_one_bit(Path(workdir, "checkpoints", "8"))
+  with caplog.at_level(logging.WARNING):
+    train.train_and_evaluate(config, workdir)
+  assert "Checkpoint 8" in caplog.text and "checksum" in caplog.text
+  assert os.listdir(os.path.join(workdir, "corrupt_checkpoints"))[0][:2] == "8-"
+  # Steps 5..8 were trained again from checkpoint 4, to the same bits.
+  assert _steps(workdir) == ["4", "8"]
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    checkpoint.restore_state(straight),
+    checkpoint.restore_state(workdir),
+  )
+  timeless = lambda w: [  # noqa: E731
+    {k: v for k, v in r.items() if k != "steps_per_sec"}
+    for r in metrics_io.read_metrics(w)
+  ]
+  assert timeless(workdir) == timeless(straight)
+
+
+@pytest.mark.parametrize(
+  "damage, symptom",
+  [
+    (_flip_one_bit, "checksum"),
+    (_truncate, "Exception"),
+    (_garbage_metadata, "JSONDecodeError"),
+  ],
+)
+def test_each_kind_of_damage_is_detected(
+  quick_run, quick_state, tmp_path, damage, symptom
+):
+  workdir = _copy(quick_run, tmp_path)
+  damage(Path(workdir, "checkpoints", "8"))
+  mngr = checkpoint.manager(workdir)
+  step, state = checkpoint.restore_latest(mngr, quick_state)
+  assert step == 4 and int(state.step) == 4
+  assert _steps(workdir) == ["4"]  # 8 was moved aside
+  with pytest.raises(checkpoint.CheckpointError, match=symptom):
+    damage(Path(workdir, "checkpoints", "4"))
+    checkpoint.restore_latest(checkpoint.manager(workdir), state)
+  assert _steps(workdir) == ["4"]  # nothing good left: nothing is moved
+
+
+@pytest.mark.parametrize(
+  "field, value, message",
+  [
+    (
+      "hidden",
+      16,
+      r"params/decoder_future/lstm/layer_0/bias is \(128,\) in "
+      r"the checkpoint but \(64,\) in the model",
+    ),
+    (
+      "num_layers",
+      2,
+      "params/decoder_future/lstm/layer_1/bias is missing in the checkpoint",
+    ),
+  ],
+)
+def test_restoring_into_another_shape_names_the_parameter(
+  quick_run, tmp_path, field, value, message
+):
+  workdir = _copy(quick_run, tmp_path)
+  config = _quick(tmp_path)
+  config.model[field] = value
+  with pytest.raises(checkpoint.MismatchError, match=message):
+    checkpoint.restore_latest(checkpoint.manager(workdir), _state(config))
+  assert _steps(workdir) == ["4", "8"]  # a mismatch is not damage
+
+
+def _fill_disk_at(step: int, monkeypatch) -> None:
+  """Makes orbax's metadata write of checkpoint `step` fail as on a full
+  disk, after its arrays were written into the temporary folder."""
+  real = epath.Path.write_text
+
+  def write_text(self, *args, **kwargs):
+    if f"{step}{checkpoint.TMP_MARK}" in str(self) and self.name == "_METADATA":
+      raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    return real(self, *args, **kwargs)
+
+  monkeypatch.setattr(epath.Path, "write_text", write_text)
+
+
+def test_full_disk_during_a_save_fails_clearly_and_keeps_the_previous(
+  tmp_path, monkeypatch
+):
+  config = _quick(tmp_path)  # checkpoints at steps 4 and 8
+  workdir = str(tmp_path / "run")
+  _fill_disk_at(8, monkeypatch)
+  with pytest.raises(
+    checkpoint.CheckpointError,
+    match=r"checkpoint 8 .* the disk is full\. The last complete checkpoint "
+    r"\(step 4\) is intact",
+  ):
+    train.train_and_evaluate(config, workdir)
+  assert _steps(workdir) == ["4"]  # and no temporary folder is left
+  assert int(checkpoint.restore_state(workdir)["step"]) == 4
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+  """A real 3 MB file system (tmpfs): needs root, skipped otherwise."""
+  mount = tmp_path / "tiny"
+  mount.mkdir()
+  command = ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)]
+  if (
+    os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode
+  ):
+    pytest.skip("mounting a tmpfs needs root")
+  yield mount
+  subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_really_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_disk):
+  config = _quick(tmp_path)  # each checkpoint takes 2 MB of the 3
+  workdir = str(tiny_disk / "run")
+  with pytest.raises(checkpoint.CheckpointError, match="the disk is full"):
+    train.train_and_evaluate(config, workdir)
+  assert _steps(workdir) == ["4"]
+  assert int(checkpoint.restore_state(workdir)["step"]) == 4
+
+
+def test_a_state_with_a_nan_is_never_saved(tmp_path):
+  mngr = checkpoint.manager(str(tmp_path))
+  good = {"params": {"w": np.ones(3, np.float32)}, "step": np.int32(1)}
+  checkpoint.save(mngr, 1, good)
+  bad = {"params": {"w": np.array([1, np.nan, 1], np.float32)}, "step": 2}
+  with pytest.raises(
+    FloatingPointError,
+    match="params/w is not finite after step 2; not saving it. The last "
+    "good checkpoint is step 1",
+  ):
+    checkpoint.save(mngr, 2, bad)
+  checkpoint.finish(mngr)
+  assert mngr.all_steps() == [1]
+
+
+def test_the_number_of_checkpoints_kept_is_configurable(tmp_path):
+  mngr = checkpoint.manager(str(tmp_path), keep=2)
+  for step in range(1, 6):
+    checkpoint.save(mngr, step, {"w": np.full(2, step, np.float32)})
+  checkpoint.finish(mngr)
+  assert mngr.all_steps() == [4, 5]
+
+
+def test_checkpoints_without_checksums_still_restore(tmp_path):
+  state = {"params": {"w": np.arange(3, dtype=np.float32)}}
+  mngr = checkpoint.manager(str(tmp_path))
+  mngr.save(5, args=ocp.args.StandardSave(state))  # as before checksums
+  mngr.wait_until_finished()
+  step, restored = checkpoint.restore_latest(mngr, state)
+  assert step == 5
+  np.testing.assert_array_equal(restored["params"]["w"], state["params"]["w"])
+
+
+def test_only_the_training_run_deletes_a_save_in_progress(quick_run, tmp_path):
+  workdir = _copy(quick_run, tmp_path)
+  partial = Path(workdir, "checkpoints", f"12{checkpoint.TMP_MARK}")
+  partial.mkdir()
+  checkpoint.restore_params(workdir)  # a reader, e.g. eval beside training
+  assert partial.exists()
+  checkpoint.manager(workdir)  # the run, restarted after a kill
+  deadline = time.monotonic() + 30  # orbax deletes in the background
+  while partial.exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert not partial.exists()
