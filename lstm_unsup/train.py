@@ -120,14 +120,22 @@ def build_optimizer(config) -> optax.GradientTransformation:
 def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):
   """Fresh parameters and optimiser state, replicated over the mesh."""
   tx = build_optimizer(config)
-
-  def init(key):
-    params = model.init(key, example_BxTxD, example_BxKxD)["params"]
-    return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
-
-  # Made by one jitted call, so no two leaves share a buffer (donation).
-  init = jax.jit(init, out_shardings=NamedSharding(mesh, P()))
-  return init(jax.random.key(config.seed))
+  replicated = NamedSharding(mesh, P())
+  # Two calls, so the random-number temporaries are gone before the moments
+  # exist (the peak stays below a step's); every returned leaf has its own
+  # buffer, as the train step donates them all.
+  params = jax.jit(
+    lambda key: model.init(key, example_BxTxD, example_BxKxD)["params"],
+    out_shardings=replicated,
+  )(jax.random.key(config.seed))
+  state = jax.jit(
+    lambda params: TrainState.create(
+      apply_fn=model.apply, params=params, tx=tx
+    ),
+    out_shardings=replicated,
+    donate_argnums=0,
+  )(params)
+  return state
 
 
 def make_mesh(num_devices: int = 0, batch_size: int = 0) -> Mesh:
