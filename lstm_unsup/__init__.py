@@ -20,3 +20,12 @@ def encode(run, frames_BxTxHxW, **kwargs):
   from lstm_unsup import features  # noqa: PLC0415  (keeps import light)
 
   return features.encode(run, frames_BxTxHxW, **kwargs)
+
+
+def __getattr__(name):
+  # lstm_unsup.SequenceAutoencoder, imported on first use (a light import).
+  if name == "SequenceAutoencoder":
+    from lstm_unsup.sequence_autoencoder import SequenceAutoencoder  # noqa: PLC0415
+
+    return SequenceAutoencoder
+  raise AttributeError(f"module 'lstm_unsup' has no attribute {name!r}")

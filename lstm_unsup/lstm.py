@@ -13,6 +13,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lstm_unsup.cell import (  # noqa: F401  (re-exported)
   ACTIVATIONS,
@@ -239,6 +240,8 @@ class LSTM(nn.Module):
       return jnp.asarray(mask, bool)
     if seq_lengths is None:
       return None
+    # Read the values before jnp.asarray, which traces them inside jit.
+    bounds = _concrete_bounds(seq_lengths)
     seq_lengths = jnp.asarray(seq_lengths)
     if seq_lengths.shape != (B,) or not jnp.issubdtype(
       seq_lengths.dtype, jnp.integer
@@ -247,14 +250,29 @@ class LSTM(nn.Module):
         f"seq_lengths must be {B} integers (one per sequence); got shape "
         f"{tuple(seq_lengths.shape)} of dtype {seq_lengths.dtype}."
       )
-    if not isinstance(seq_lengths, jax.core.Tracer):
-      lo, hi = int(seq_lengths.min()), int(seq_lengths.max())
-      if lo < 0 or hi > T:
-        raise ValueError(
-          f"seq_lengths must lie in [0, {T}] (the number of time steps); "
-          f"got values from {lo} to {hi}."
-        )
+    if bounds is not None and (bounds[0] < 0 or bounds[1] > T):
+      raise ValueError(
+        f"seq_lengths must lie in [0, {T}] (the number of time steps); "
+        f"got values from {bounds[0]} to {bounds[1]}."
+      )
     return lengths_to_mask(seq_lengths, T)
+
+
+def _concrete_bounds(seq_lengths: Array) -> tuple[int, int] | None:
+  """(min, max) of the lengths, or None when their values are not known:
+  traced under jit, vmap, grad or scan, where only shape and dtype are.
+  Asking numpy for the values catches every kind of tracer, without relying
+  on `jax.core.Tracer`, which JAX treats as internal."""
+  try:
+    values = np.asarray(seq_lengths)
+  except (
+    jax.errors.TracerArrayConversionError,
+    jax.errors.ConcretizationTypeError,
+  ):
+    return None
+  if values.size == 0 or not np.issubdtype(values.dtype, np.number):
+    return None  # the dtype check reports non-numbers
+  return int(values.min()), int(values.max())
 
 
 # ----------------------------------------------------------------------------

@@ -1,0 +1,289 @@
+"""The network behind `SequenceAutoencoder`, its masked loss and training.
+
+`Network` is the paper's model for variable-length sequences: an
+`lstm.LSTM` encoder that reads each sequence up to its own length (`mask`),
+and `models.Decoder`s started from the encoder's final state of every layer.
+Decoders are causal, so a decoder step never sees a later one: running
+every row for the batch's T steps and masking the loss past each length is
+exact.
+"""
+
+import functools
+import time
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lstm_unsup import losses, lstm, models, optimizers
+from lstm_unsup.sequence_data import reverse_within
+
+try:
+  from tqdm import tqdm
+except ImportError:  # progress falls back to prints
+  tqdm = None
+
+Array = jax.Array
+
+
+class Network(nn.Module):
+  """An encoder and the named decoders ("reconstruct", "future")."""
+
+  units: int
+  num_layers: int
+  decoders: tuple[str, ...]
+  conditional: tuple[bool, ...]  # one per decoder
+  activation: str = "tanh"
+
+  def setup(self):
+    kwargs = dict(activation_fn=self.activation)
+    self.encoder = lstm.LSTM(
+      features=self.units, num_layers=self.num_layers, name="encoder", **kwargs
+    )
+    self.decoder_modules = {
+      name: models.Decoder(
+        features=self.units,
+        num_layers=self.num_layers,
+        conditional=conditional,
+        handoff="transition",  # the authors' default
+        output="real",
+        lstm_kwargs=kwargs,
+        name=f"decoder_{name}",
+      )
+      for name, conditional in zip(self.decoders, self.conditional)
+    }
+
+  def encode(self, x_BxTxF: Array, mask_BxT: Array) -> tuple[lstm.Carry, ...]:
+    """Every layer's (c, h) at each sequence's own last step."""
+    return self.encoder(x_BxTxF, mask=mask_BxT)[1]
+
+  def outputs(self, x_BxTxF: Array, mask_BxT: Array) -> Array:
+    """The top layer's h at every step [B, T, H], 0 past each length."""
+    return self.encoder(x_BxTxF, mask=mask_BxT)[0]
+
+  def decode(
+    self, name, carries, teacher_BxKxF, num_steps, num_features, *, free_running
+  ):
+    """Decoder `name`'s outputs [B, K, F]; `teacher_BxKxF` are its targets
+    in order (used by a conditional decoder when not free-running)."""
+    return self.decoder_modules[name](
+      carries, teacher_BxKxF, num_steps, num_features, free_running=free_running
+    )
+
+  def __call__(self, x_BxTxF: Array, mask_BxT: Array, num_future: int):
+    """Runs every part once; used to create the parameters."""
+    carries = self.encode(x_BxTxF, mask_BxT)
+    T, F = x_BxTxF.shape[1:]
+    steps = {"reconstruct": T, "future": num_future}
+    return {
+      name: self.decode(name, carries, None, steps[name], F, free_running=False)
+      for name in self.decoders
+    }
+
+
+def loss_terms(
+  net: Network,
+  params,
+  x_BxTxF: Array,
+  lengths_B: Array,
+  future_steps: int,
+  *,
+  train: bool,
+) -> dict[str, tuple[Array, Array]]:
+  """Per decoder, (sum, count) of the per-step squared error (the mean over
+  features) over the steps that count. With a future decoder each sequence
+  is read for its first L - K steps and the last K are its targets."""
+  B, T, F = x_BxTxF.shape
+  K = future_steps
+  read_B = lengths_B - K
+  mask_BxT = jnp.arange(T)[None, :] < read_B[:, None]
+  v = {"params": params}
+  carries = net.apply(v, x_BxTxF, mask_BxT, method=Network.encode)
+  terms = {}
+  for name, conditional in zip(net.decoders, net.conditional):
+    if name == "reconstruct":
+      target = reverse_within(x_BxTxF, read_B)
+      mask = mask_BxT
+    else:
+      at_BxK = jnp.clip(read_B[:, None] + jnp.arange(K)[None, :], 0, T - 1)
+      target = jnp.take_along_axis(x_BxTxF, at_BxK[:, :, None], axis=1)
+      mask = jnp.broadcast_to(read_B[:, None] > 0, (B, K))
+    free = conditional and not train
+    out = net.apply(
+      v,
+      name,
+      carries,
+      target,
+      target.shape[1],
+      F,
+      free_running=free,
+      method=Network.decode,
+    )
+    per_step_BxK = 2.0 / F * losses.squared_error(out, target)
+    terms[name] = (losses.sum_per_frame(per_step_BxK, mask), jnp.sum(mask))
+  return terms
+
+
+@functools.lru_cache(maxsize=64)
+def inference_fn(
+  net: Network, what: str, which: str = "h", steps: int = 0
+) -> Callable:
+  """A jitted fn(params, x_BxTxF, lengths_B): the encoding ([B, E]), the
+  reconstruction in time order ([B, T, F]) or `steps` future steps."""
+
+  def run(params, x_BxTxF, lengths_B):
+    v = {"params": params}
+    T, F = x_BxTxF.shape[1:]
+    mask_BxT = jnp.arange(T)[None, :] < lengths_B[:, None]
+    carries = net.apply(v, x_BxTxF, mask_BxT, method=Network.encode)
+    if what == "encode":
+      return _features(net, v, x_BxTxF, mask_BxT, lengths_B, carries, which)
+    free = dict(zip(net.decoders, net.conditional))[what]
+    if what == "reconstruct":
+      out_rev = net.apply(
+        v, what, carries, None, T, F, free_running=free, method=Network.decode
+      )
+      return reverse_within(out_rev, lengths_B)
+    return net.apply(
+      v, what, carries, None, steps, F, free_running=free, method=Network.decode
+    )
+
+  return jax.jit(run)
+
+
+def _features(net, v, x_BxTxF, mask_BxT, lengths_B, carries, which):
+  """Every layer's final h, c or both, bottom first; "mean" adds the mean of
+  the top layer's h over each sequence's steps to the final state."""
+  pick = {"h": (1,), "c": (0,), "state": (0, 1), "mean": (0, 1)}[which]
+  parts = [carry[i] for carry in carries for i in pick]
+  if which == "mean":
+    h_BxTxH = net.apply(v, x_BxTxF, mask_BxT, method=Network.outputs)
+    n_Bx1 = jnp.maximum(lengths_B, 1)[:, None].astype(h_BxTxH.dtype)
+    parts.append(h_BxTxH.sum(1) / n_Bx1)  # past the end h is 0
+  return jnp.concatenate(parts, -1)
+
+
+def in_chunks(fn, params, x_NxTxF: np.ndarray, lengths_N: np.ndarray, size=256):
+  """fn over chunks of `size` rows (the last one padded with empty rows,
+  so every chunk has one shape and compiles once), concatenated."""
+  N = len(x_NxTxF)
+  size = min(size, 1 << (N - 1).bit_length())  # few shapes: powers of 2
+  outs = []
+  for start in range(0, N, size):
+    x, n = x_NxTxF[start : start + size], lengths_N[start : start + size]
+    missing = size - len(x)
+    if missing:
+      x = np.concatenate([x, np.zeros((missing, *x.shape[1:]), x.dtype)])
+      n = np.concatenate([n, np.zeros(missing, n.dtype)])
+    outs.append(np.asarray(fn(params, x, n))[: size - missing])
+  return np.concatenate(outs)
+
+
+@functools.lru_cache(maxsize=16)
+def training_fns(net: Network, future_steps: int, learning_rate, clip_norm):
+  """Adam, a jitted training step and the validation sums; cached, so that
+  fits with the same settings and shapes compile once."""
+  optimizer = optimizers.adam(learning_rate, clip_norm=clip_norm)
+
+  def loss_fn(params, x, n):
+    terms = loss_terms(net, params, x, n, future_steps, train=True)
+    return sum(s / jnp.maximum(c, 1) for s, c in terms.values())
+
+  @jax.jit
+  def step(params, opt_state, x, n):
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, n)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  @jax.jit
+  def valid_sums(params, x, n):
+    terms = loss_terms(net, params, x, n, future_steps, train=False)
+    return jnp.stack([jnp.stack(t) for t in terms.values()])  # [decoders, 2]
+
+  return optimizer, step, valid_sums
+
+
+def train(
+  net: Network,
+  params,
+  x_NxTxF: np.ndarray,
+  lengths_N: np.ndarray,
+  train_idx: np.ndarray,
+  valid_idx: np.ndarray,
+  rng: np.random.Generator,
+  *,
+  future_steps: int,
+  learning_rate: float,
+  clip_norm: float | None,
+  epochs: int,
+  batch_size: int,
+  patience: int,
+  verbose: int,
+):
+  """Minibatch Adam with early stopping on the validation sequences;
+  returns the best parameters and a history (one dict per epoch)."""
+  optimizer, step, valid_sums = training_fns(
+    net, future_steps, learning_rate, clip_norm
+  )
+
+  def valid_loss(params, size=256):
+    sums = 0.0
+    for start in range(0, len(valid_idx), size):
+      rows = valid_idx[start : start + size]
+      sums = sums + valid_sums(params, x_NxTxF[rows], lengths_N[rows])
+    sums = np.asarray(sums)
+    return float(np.sum(sums[:, 0] / np.maximum(sums[:, 1], 1)))
+
+  B = min(batch_size, len(train_idx))
+  opt_state = optimizer.init(params)
+  best, best_params, since_best, history = np.inf, params, 0, []
+  epochs_iter = range(1, epochs + 1)
+  bar = (
+    tqdm(epochs_iter, desc="fit", unit="epoch") if tqdm and verbose else None
+  )
+  start = time.perf_counter()
+  for epoch in bar if bar is not None else epochs_iter:
+    order = rng.permutation(train_idx)
+    batch_losses = []
+    for i in range(len(order) // B):
+      rows = order[i * B : (i + 1) * B]
+      params, opt_state, loss = step(
+        params, opt_state, x_NxTxF[rows], lengths_N[rows]
+      )
+      batch_losses.append(loss)
+    record = {"epoch": epoch, "loss": float(np.mean(batch_losses))}
+    if not np.isfinite(record["loss"]):
+      raise FloatingPointError(
+        f"The training loss is {record['loss']} at epoch {epoch}; try a "
+        "lower learning_rate."
+      )
+    if len(valid_idx):
+      record["val_loss"] = valid_loss(params)
+      if record["val_loss"] < best:
+        best, best_params, since_best = record["val_loss"], params, 0
+      else:
+        since_best += 1
+    else:
+      best_params = params
+    history.append(record)
+    _report(bar, verbose, record, epochs, start)
+    if len(valid_idx) and since_best >= patience:
+      break
+  if bar is not None:
+    bar.close()
+  return best_params, history
+
+
+def _report(bar, verbose, record, epochs, start):
+  text = {k: f"{v:.4g}" for k, v in record.items() if k != "epoch"}
+  if bar is not None:
+    bar.set_postfix(text)
+  elif verbose and (record["epoch"] % max(1, epochs // 10) == 0):
+    print(
+      f"epoch {record['epoch']}/{epochs} "
+      + " ".join(f"{k} {v}" for k, v in text.items())
+      + f" ({time.perf_counter() - start:.0f} s)"
+    )

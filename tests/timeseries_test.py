@@ -1,0 +1,68 @@
+"""Tests of experiments/timeseries.py: its helpers, and --quick with aeon."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import timeseries
+
+
+def test_resample_stretches_each_feature_between_its_end_points():
+  x = np.stack([np.arange(4.0), 10 * np.arange(4.0)], axis=1)  # [4, 2]
+  out = timeseries.resample([x, x[:2]], 7)
+  assert out.shape == (2, 14)
+  np.testing.assert_allclose(out[0].reshape(7, 2)[:, 0], np.linspace(0, 3, 7))
+  np.testing.assert_allclose(out[1].reshape(7, 2)[:, 1], np.linspace(0, 10, 7))
+
+
+def test_a_window_hits_when_it_overlaps_or_its_centre_is_near():
+  W = timeseries.WINDOW
+  assert timeseries.hits(100, (100 + W - 1, 200)) == (True, True)
+  assert timeseries.hits(100, (100 + W, 200)) == (False, True)
+  far = 100 + W // 2 + timeseries.UCR_MARGIN + 1
+  assert timeseries.hits(100, (far, far + 5)) == (False, False)
+
+
+def test_frames_group_consecutive_steps_and_repeat_the_last():
+  x = np.arange(10.0).reshape(5, 2)  # [T=5, F=2]
+  (frames,) = timeseries.to_frames([x], 2)
+  np.testing.assert_array_equal(frames[0], [0, 1, 2, 3])
+  np.testing.assert_array_equal(frames[-1], [8, 9, 8, 9])
+  assert timeseries.frame_size([np.zeros((timeseries.MAX_STEPS + 1, 1))]) == 2
+
+
+def test_nearest_distance_matches_brute_force():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(1100, 5)), rng.normal(size=(30, 5))
+  want = np.linalg.norm(a[:, None] - b[None], axis=-1).min(1)
+  np.testing.assert_allclose(timeseries.nearest_distance(a, b), want, 1e-6)
+
+
+def test_both_detectors_find_a_burst_in_a_sine():
+  t = np.arange(1600)
+  series = np.sin(2 * np.pi * t / 50) + 0.01 * np.cos(t)
+  series[1000:1010] += np.random.default_rng(0).normal(0, 1.0, 10)
+  labels = np.zeros(len(series), int)
+  labels[1000:1010] = 1
+  tiny = dict(units=8, epochs=5, batch_size=64, verbose=0)
+  rows = timeseries.locate_anomaly(series[:600], series, labels, tiny, [0])
+  assert [r["labelled"] for r in rows] == ["1000-1009"] * 2
+  assert rows[1]["hits"] == rows[1]["ucr_hits"] == 1  # nearest window
+  assert [r["tries"] for r in rows] == [1, 1]
+  table = timeseries.markdown(rows, timeseries.ANOMALY_COLUMNS)
+  assert table.count("\n") == 3 and "| method |" in table
+
+
+def test_quick_run_writes_its_tables(tmp_path):
+  pytest.importorskip("aeon")
+  result = timeseries.run(str(tmp_path), quick=True)
+  names = [r["data_set"] for r in result["classification"]]
+  assert names == list(timeseries.QUICK_DATASETS)
+  for row in result["classification"]:
+    for key in ("lstm_features", "raw_logistic", "nn1_euclidean"):
+      assert 0 <= row[key] <= 1
+  assert len(result["anomaly"]) == 2
+  saved = json.loads((tmp_path / "timeseries.json").read_text())
+  assert saved["classification"] == result["classification"]
+  assert "| data set |" in (tmp_path / "timeseries.md").read_text()
