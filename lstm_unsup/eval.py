@@ -11,7 +11,7 @@ import os
 
 from absl import app, flags
 
-from lstm_unsup import checkpoint, config_lib, evaluation
+from lstm_unsup import checkpoint, config_lib, errors, evaluation
 
 
 def evaluate_run(
@@ -46,8 +46,12 @@ def main(argv):
   del argv
   splits = ["test"] + (["mnist_test_seq"] if FLAGS.mnist_test_seq else [])
   for split in splits:
-    result = evaluate_run(
-      FLAGS.workdir, split, FLAGS.num_sequences, FLAGS.mnist_test_seq
+    result = errors.run_reporting_errors(
+      evaluate_run,
+      FLAGS.workdir,
+      split,
+      FLAGS.num_sequences,
+      FLAGS.mnist_test_seq,
     )
     _print(split, result)
 

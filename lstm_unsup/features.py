@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from lstm_unsup import checkpoint, input_pipeline
+from lstm_unsup import checkpoint, errors, input_pipeline
+from lstm_unsup.data.digits import DataError
 
 WHICH = ("h", "c", "state")
 
@@ -41,10 +42,20 @@ def encode(
   if (
     frames.ndim != 4 or frames.shape[2:] != (size, size) or frames.shape[1] < T
   ):
-    raise ValueError(
+    raise DataError(
       f"Expected videos of shape (B, >= {T}, {size}, {size}); got "
       f"{frames.shape}."
     )
+  if frames.dtype != np.uint8:
+    if not np.issubdtype(frames.dtype, np.floating):
+      raise DataError(f"Videos must be uint8 or float; got {frames.dtype}.")
+    if not np.isfinite(frames).all():
+      raise DataError("Videos contain NaN or infinite values.")
+    if frames.size and (frames.min() < 0 or frames.max() > 1):
+      raise DataError(
+        f"Float videos must lie in [0, 1]; got values in "
+        f"[{frames.min():.3g}, {frames.max():.3g}]."
+      )
 
   @jax.jit
   def features(params, inputs_BxTxD):
@@ -81,15 +92,26 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["workdir", "output"])
 
 
+def export(workdir: str, split: str, input_path: str, output: str, which: str):
+  """Encodes a fixed set (or a .npy file) and saves the features."""
+  run = checkpoint.load_run(workdir)
+  if split == "file":
+    try:
+      frames = np.load(input_path, mmap_mode="r")
+    except ValueError as e:  # not an .npy file, or a truncated one
+      raise DataError(f"{input_path} is not a readable .npy file: {e}") from e
+  else:
+    frames = input_pipeline.eval_sequences(run[0], split)
+  feats = encode(run, frames, which=which)
+  np.save(output, feats)
+  return feats
+
+
 def main(argv):
   del argv
-  run = checkpoint.load_run(FLAGS.workdir)
-  if FLAGS.split == "file":
-    frames = np.load(FLAGS.input, mmap_mode="r")
-  else:
-    frames = input_pipeline.eval_sequences(run[0], FLAGS.split)
-  feats = encode(run, frames, which=FLAGS.which)
-  np.save(FLAGS.output, feats)
+  feats = errors.run_reporting_errors(
+    export, FLAGS.workdir, FLAGS.split, FLAGS.input, FLAGS.output, FLAGS.which
+  )
   print(f"Wrote features of shape {feats.shape} to {FLAGS.output}")
 
 

@@ -16,18 +16,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import checkpoint, config_lib, evaluation, train
-from lstm_unsup.data import digits
-
-# Errors that are the user's to fix, each reported in one line.
-_REPORTED = (
-  (config_lib.ConfigError, "Bad configuration"),
-  (digits.DataError, "Bad data"),
-  (digits.DataUnavailableError, "Data unavailable"),
-  (checkpoint.CheckpointError, "Checkpoint problem"),
-  (FloatingPointError, "Training diverged"),
-  (OSError, "File error"),  # e.g. a full disk while writing metrics
-)
+from lstm_unsup import errors, evaluation, train
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -50,13 +39,12 @@ def main(argv):
     jax.distributed.initialize()
   logging.info("JAX devices: %s", jax.devices())
   try:
-    result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    result = errors.run_reporting_errors(
+      train.train_and_evaluate, _CONFIG.value, _WORKDIR.value
+    )
   except train.Interrupted as e:
     print(f"Stopped by {e}", file=sys.stderr)
     sys.exit(128 + e.signum)
-  except tuple(kind for kind, _ in _REPORTED) as e:
-    label = next(label for kind, label in _REPORTED if isinstance(e, kind))
-    sys.exit(f"{label}: {' '.join(str(e).split())}")
   print(f"Data: {result['data']}")
   print(
     f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "

@@ -2,12 +2,15 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import lstm_unsup
 from lstm_unsup import checkpoint, eval, input_pipeline
+from lstm_unsup.data.digits import DataError
 
 
 def test_evaluate_run_matches_the_trainers_final_test_metrics(quick_run):
@@ -48,5 +51,35 @@ def test_encode_returns_the_encoder_final_state(quick_run):
 
 def test_encode_rejects_videos_of_the_wrong_shape(quick_run):
   _, workdir = quick_run
-  with pytest.raises(ValueError, match="Expected videos of shape"):
+  with pytest.raises(DataError, match="Expected videos of shape"):
     lstm_unsup.encode(workdir, np.zeros((2, 10, 64, 64), np.float32))
+
+
+@pytest.mark.parametrize(
+  "value, dtype, match",
+  [
+    (np.nan, np.float32, "NaN or infinite"),
+    (2.0, np.float32, r"must lie in \[0, 1\]"),
+    (1, np.int32, "uint8 or float"),
+  ],
+)
+def test_encode_rejects_bad_values(quick_run, value, dtype, match):
+  config, workdir = quick_run
+  size, T = config.data.image_size, config.data.num_input_frames
+  frames = np.zeros((2, T, size, size), dtype)
+  frames[0, 0, 0, 0] = value
+  with pytest.raises(DataError, match=match):
+    lstm_unsup.encode(workdir, frames)
+
+
+@pytest.mark.parametrize("command", ["lstm_unsup.eval", "lstm_unsup.features"])
+def test_commands_report_a_missing_run_in_one_line(tmp_path, command):
+  args = [sys.executable, "-m", command, f"--workdir={tmp_path / 'no_run'}"]
+  if command == "lstm_unsup.features":
+    args.append(f"--output={tmp_path / 'f.npy'}")
+  done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 1
+  last = done.stderr.strip().splitlines()
+  assert len(last) == 1 and "Traceback" not in done.stderr, done.stderr
+  assert "no_run" in last[0]
+  assert not (tmp_path / "f.npy").exists()
