@@ -151,42 +151,39 @@ def paste_max(
 ) -> np.ndarray:
   """Frames (BxTxHxW) with every digit pasted at its position, max-combined.
 
-  How it is fast. In a frame stored row after row, a digit pasted at (r, c)
-  is its h x W zero-padded strip written at flat offset r * W + c: the
-  padding wraps into the columns beside the digit, and adds only zeros,
-  which a max ignores. So each paste is one contiguous run, and one
-  fancy-index read-max-write per digit slot pastes that slot in every frame
-  of a chunk of sequences at once (a slot never overlaps itself within a
-  frame; the first slot lands on a black canvas, so it is just written).
-  Chunks of about CHUNK_BYTES stay in cache.
+  How it is fast. A strided view of the frames holds every h x w window
+  that a digit can occupy, indexed by (frame, row, column) without copying.
+  One fancy-index read-max-write per digit slot then pastes that slot in
+  every frame of a chunk of sequences at once (a slot never overlaps itself
+  within a frame; the first slot lands on a black canvas, so it is just
+  written). Chunks of about CHUNK_BYTES stay in cache.
   """
   B, M, h, w = digits_BxMxhxw.shape
   T = positions_BxMxTx2.shape[2]
   H, W = frame_shape
-  run = (h - 1) * W + w  # flat length from a digit's first to last pixel
-  strips_BxMxhxW = np.zeros((B, M, h, W), np.float32)
-  np.maximum(digits_BxMxhxw, 0.0, out=strips_BxMxhxW[..., :w])
-  strips_BxMxL = strips_BxMxhxW.reshape(B, M, h * W)[..., :run]
-  frames = np.empty(B * T * H * W, np.float32)
-  itemsize = frames.itemsize
-  runs = as_strided(frames, (frames.size - run + 1, run), (itemsize, itemsize))
-  frame_start_BxT = (np.arange(B)[:, None] * T + np.arange(T)) * (H * W)
-  starts_BxMxT = (
-    frame_start_BxT[:, None]
-    + positions_BxMxTx2[..., 0] * W
-    + positions_BxMxTx2[..., 1]
+  frames = np.empty((B * T, H, W), np.float32)
+  s = frames.itemsize
+  windows = as_strided(
+    frames,
+    (B * T, H - h + 1, W - w + 1, h, w),
+    (H * W * s, W * s, s, W * s, s),
   )
-  per_sequence = T * H * W
-  chunk = max(1, CHUNK_BYTES // (per_sequence * itemsize))
+  frame_BxT = np.arange(B)[:, None] * T + np.arange(T)
+  rows_BxMxT, cols_BxMxT = positions_BxMxTx2[..., 0], positions_BxMxTx2[..., 1]
+  digits_BxMxhxw = np.maximum(digits_BxMxhxw, 0.0)  # float32, a copy
+  chunk = max(1, CHUNK_BYTES // (T * H * W * s))
   for b0 in range(0, B, chunk):
     b1 = min(B, b0 + chunk)
-    frames[b0 * per_sequence : b1 * per_sequence] = 0.0
-    runs[starts_BxMxT[b0:b1, 0]] = strips_BxMxL[b0:b1, 0, None]
-    for m in range(1, M):
-      starts_CxT = starts_BxMxT[b0:b1, m]
-      region_CxTxL = runs[starts_CxT]
-      np.maximum(region_CxTxL, strips_BxMxL[b0:b1, m, None], out=region_CxTxL)
-      runs[starts_CxT] = region_CxTxL
+    frames[b0 * T : b1 * T] = 0.0
+    for m in range(M):
+      where = (frame_BxT[b0:b1], rows_BxMxT[b0:b1, m], cols_BxMxT[b0:b1, m])
+      digit_Cx1xhxw = digits_BxMxhxw[b0:b1, m, None]
+      if m == 0:
+        windows[where] = digit_Cx1xhxw
+        continue
+      region_CxTxhxw = windows[where]
+      np.maximum(region_CxTxhxw, digit_Cx1xhxw, out=region_CxTxhxw)
+      windows[where] = region_CxTxhxw
   return frames.reshape(B, T, H, W)
 
 
