@@ -15,8 +15,6 @@ config.train.skip_nonfinite).
 import contextlib
 import functools
 import os
-import signal
-import threading
 import time
 from typing import Any
 
@@ -34,33 +32,20 @@ from lstm_unsup import (
   checkpoint,
   config_lib,
   evaluation,
+  guards,
   input_pipeline,
   losses,
   metrics_io,
   models,
   optimizers,
 )
+from lstm_unsup.guards import Interrupted, NonFiniteError  # noqa: F401 (API)
 
 Array = jax.Array
 
 
 class TrainState(train_state.TrainState):
   pass
-
-
-class NonFiniteError(FloatingPointError):
-  """A step's loss or gradient, or the parameters, are not finite."""
-
-
-class Interrupted(KeyboardInterrupt):
-  """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
-
-  def __init__(self, signum: int, step: int):
-    self.signum, self.step = signum, step
-    super().__init__(
-      f"{signal.Signals(signum).name} at step {step}: saved checkpoint "
-      f"{step}; rerun the same command to resume."
-    )
 
 
 # ----------------------------------------------------------------------------
@@ -248,11 +233,11 @@ def train_and_evaluate(
     input_pipeline.describe(source),
   )
   eval_metrics = metrics_io.last_record(workdir, "valid") or {}
-  guard = _FiniteGuard(config.train.skip_nonfinite, mngr)
+  guard = guards.FiniteGuard(config.train.skip_nonfinite, mngr)
   pending = None  # the previous step's metrics, fetched one step late
   timer_step, timer = start, time.perf_counter()
   try:
-    with _stop_signals() as stop:
+    with guards.stop_signals() as stop:
       for step in range(start + 1, last + 1):
         batch = input_pipeline.train_batch(config, source, step)
         state, step_metrics = step_fn(state, *shard_batch(mesh, *batch))
@@ -336,73 +321,3 @@ def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:
     evaluation.summary_line(result),
   )
   return result
-
-
-# ----------------------------------------------------------------------------
-# Guards: non-finite steps and stop signals.
-
-
-class _FiniteGuard:
-  """Checks each step's loss and gradient norm once: stops the run at the
-  first non-finite one, or counts it as skipped (config.train.skip_nonfinite:
-  the jitted step then left the state unchanged)."""
-
-  def __init__(self, skip: bool, mngr):
-    self.skip, self.mngr = skip, mngr
-    self.checked, self.skipped = 0, 0
-
-  def check(self, step_metrics, step: int) -> None:
-    if step <= self.checked:
-      return
-    self.checked = step
-    names = {"loss": "training loss", "grad_norm": "gradient norm"}
-    for key, what in names.items():
-      value = float(step_metrics[key])
-      if np.isfinite(value):
-        continue
-      if self.skip:
-        self.skipped += 1
-        logging.warning(
-          "Step %d: the %s is %s; skipped its update "
-          "(config.train.skip_nonfinite).",
-          step,
-          what,
-          value,
-        )
-        return
-      checkpoint.finish(self.mngr)
-      raise NonFiniteError(
-        f"The {what} is {value} at step {step}; stopping. The last good "
-        f"checkpoint is step {self.mngr.latest_step()} (nothing was saved "
-        "after it). Lower config.optim.learning_rate, set "
-        "config.train.skip_nonfinite=True to skip such steps, or set "
-        "JAX_DEBUG_NANS=True to find the first non-finite value."
-      )
-
-
-@contextlib.contextmanager
-def _stop_signals():
-  """Yields a list that SIGINT and SIGTERM append their number to; the loop
-  then saves and stops. A second signal stops at once."""
-  received = []
-  if threading.current_thread() is not threading.main_thread():
-    yield received  # signal handlers can only be set from the main thread
-    return
-
-  def handler(signum, frame):
-    if received:
-      raise KeyboardInterrupt
-    received.append(signum)
-    logging.warning(
-      "%s: saving a checkpoint after this step, then stopping (send it "
-      "again to stop at once).",
-      signal.Signals(signum).name,
-    )
-
-  signals = (signal.SIGINT, signal.SIGTERM)
-  previous = {s: signal.signal(s, handler) for s in signals}
-  try:
-    yield received
-  finally:
-    for s, h in previous.items():
-      signal.signal(s, h if h is not None else signal.SIG_DFL)

@@ -14,6 +14,7 @@ import pytest
 from lstm_unsup import (
   checkpoint,
   config_lib,
+  guards,
   input_pipeline,
   metrics_io,
   models,
@@ -339,7 +340,7 @@ def test_sigterm_saves_a_checkpoint_then_stops_and_resumes_exactly(
 
 def test_sigint_asks_to_stop_and_a_second_one_stops_at_once():
   handler = signal.getsignal(signal.SIGINT)
-  with train._stop_signals() as stop:
+  with guards.stop_signals() as stop:
     os.kill(os.getpid(), signal.SIGINT)
     assert stop == [signal.SIGINT]
     with pytest.raises(KeyboardInterrupt):
@@ -370,7 +371,7 @@ def test_skip_nonfinite_leaves_the_state_of_a_bad_step_unchanged(tmp_path):
 
 
 def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
-  guard = train._FiniteGuard(True, checkpoint.manager(str(tmp_path)))
+  guard = guards.FiniteGuard(True, checkpoint.manager(str(tmp_path)))
   nan = {"loss": np.float32(np.nan), "grad_norm": np.float32(np.nan)}
   guard.check(nan, 5)
   guard.check(nan, 5)  # checked once per step
@@ -380,7 +381,7 @@ def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
 
 
 def test_a_non_finite_gradient_is_named_with_its_step(tmp_path):
-  guard = train._FiniteGuard(False, checkpoint.manager(str(tmp_path)))
+  guard = guards.FiniteGuard(False, checkpoint.manager(str(tmp_path)))
   finite = {"loss": np.float32(3.0), "grad_norm": np.float32(1.0)}
   guard.check(finite, 6)
   with pytest.raises(
