@@ -33,8 +33,6 @@ On a CPU the same script runs at tiny sizes (the tests do this).
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -63,13 +61,6 @@ def _config(args, impl):
   return config
 
 
-def _batch(args):
-  rng = np.random.default_rng(0)
-  inputs = rng.random((args.batch, bench.T, bench.D), np.float32)
-  future = rng.random((args.batch, bench.K, bench.D), np.float32)
-  return inputs, future
-
-
 def _initial_params(args):
   """Our model's initial weights on the host (the same in every process)."""
   import jax  # noqa: PLC0415
@@ -77,7 +68,7 @@ def _initial_params(args):
   from lstm_unsup import models  # noqa: PLC0415
 
   config = _config(args, "ours")
-  inputs, future = _batch(args)
+  inputs, future = bench.random_batch(args.batch)
   model = models.build_model(config.model)
   with jax.default_device(jax.devices("cpu")[0]):
     params = jax.jit(model.init)(jax.random.key(config.seed), inputs, future)[
@@ -107,7 +98,7 @@ def _peak_bytes(impl: str) -> int | None:
 
 def speed(args, impl: str) -> dict:
   """Part 1 for one implementation, in this process."""
-  inputs, future = _batch(args)
+  inputs, future = bench.random_batch(args.batch)
   if impl == "torch":
     run = bench.torch_peer(
       args.hidden,
@@ -143,7 +134,7 @@ def _ours_trainer(args):
   config = _config(args, "ours")
   model = models.build_model(config.model)
   mesh = train.make_mesh(1)
-  inputs, future = _batch(args)
+  inputs, future = bench.random_batch(args.batch)
   # The same initial weights as _initial_params (same key), made on device.
   state = train.create_train_state(config, model, inputs, future, mesh)
   step_fn = train.make_train_step(config, model, mesh)
@@ -242,19 +233,10 @@ def time_to_quality(args, impl: str) -> dict:
 
 def _child(kind: str, impl: str) -> dict:
   """Runs one measurement in a fresh process; returns its JSON result."""
-  cmd = [
-    sys.executable,
-    "-m",
-    "benchmarks.gpu_paper_scale",
-    f"--child={kind}:{impl}",
-    *(a for a in sys.argv[1:] if not a.startswith("--output")),
-  ]
   env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
-  done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-  if done.returncode != 0:
-    print(done.stderr[-3000:], file=sys.stderr)
-    return {"impl": impl, "error": done.stderr.strip().splitlines()[-1:]}
-  return json.loads(done.stdout.strip().splitlines()[-1])
+  return bench.run_child(
+    "benchmarks.gpu_paper_scale", f"{kind}:{impl}", impl, env
+  )
 
 
 def _print_speed(rows):

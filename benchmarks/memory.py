@@ -16,11 +16,8 @@ outputs reuse.
 import json
 import os
 import resource
-import subprocess
-import sys
 import types
 
-import numpy as np
 from absl import app, flags
 
 from benchmarks import train_step as bench
@@ -31,13 +28,6 @@ GIB = 2**30
 
 def _peak_rss_bytes() -> int:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-
-
-def _batch(B: int):
-  rng = np.random.default_rng(0)
-  inputs = rng.random((B, bench.T, bench.D), np.float32)
-  future = rng.random((B, bench.K, bench.D), np.float32)
-  return inputs, future
 
 
 def _ours(H: int, B: int, layers: int, inputs, future):
@@ -75,7 +65,7 @@ def measure(impl: str, H: int, B: int, layers: int, steps: int) -> dict:
   if impl == "torch":
     import torch  # noqa: F401, PLC0415
   baseline = _peak_rss_bytes()
-  inputs, future = _batch(B)
+  inputs, future = bench.random_batch(B)
   result = {"impl": impl, "baseline_bytes": baseline}
   if impl == "ours":
     run, result["xla"] = _ours(H, B, layers, inputs, future)
@@ -94,16 +84,6 @@ def measure(impl: str, H: int, B: int, layers: int, steps: int) -> dict:
   return result
 
 
-def _child(impl: str) -> dict:
-  cmd = [sys.executable, "-m", "benchmarks.memory", f"--child={impl}"]
-  cmd += [a for a in sys.argv[1:] if not a.startswith("--output")]
-  done = subprocess.run(cmd, capture_output=True, text=True)
-  if done.returncode != 0:
-    print(done.stderr[-3000:], file=sys.stderr)
-    return {"impl": impl, "error": done.stderr.strip().splitlines()[-1:]}
-  return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main(argv):
   del argv
   H, B, layers = FLAGS.hidden, FLAGS.batch, FLAGS.layers
@@ -112,7 +92,9 @@ def main(argv):
     print(json.dumps(result))
     return
   print(f"Composite, {layers} x {H} units, batch {B}, {FLAGS.steps} steps:")
-  results = [_child(impl) for impl in FLAGS.impls]
+  results = [
+    bench.run_child("benchmarks.memory", impl, impl) for impl in FLAGS.impls
+  ]
   for r in results:
     if "error" in r:
       print(f"{r['impl']:6s} failed: {r['error']}")

@@ -24,6 +24,8 @@ two readouts).
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import flax.linen as nn
@@ -43,6 +45,27 @@ D = 4096
 def flops_per_step(H: int, B: int) -> float:
   forward = 2 * B * (T * D * 4 * H + (T + 2 * K) * H * 4 * H + 2 * K * H * D)
   return 3.0 * forward
+
+
+def random_batch(B: int):
+  """The benchmarks' batch: (inputs_BxTxD, future_BxKxD), seed 0."""
+  rng = np.random.default_rng(0)
+  inputs = rng.random((B, T, D), np.float32)
+  future = rng.random((B, K, D), np.float32)
+  return inputs, future
+
+
+def run_child(module: str, child: str, impl: str, env=None) -> dict:
+  """Reruns `module` in a fresh process with --child=`child` and this
+  process's flags (less --output); returns the JSON line it prints last,
+  or {"impl", "error"} if it failed."""
+  cmd = [sys.executable, "-m", module, f"--child={child}"]
+  cmd += [a for a in sys.argv[1:] if not a.startswith("--output")]
+  done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+  if done.returncode != 0:
+    print(done.stderr[-3000:], file=sys.stderr)
+    return {"impl": impl, "error": done.stderr.strip().splitlines()[-1:]}
+  return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _median_seconds(fn, steps: int) -> float:
@@ -251,9 +274,7 @@ def torch_peer(
 
 
 def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
-  rng = np.random.default_rng(0)
-  inputs = rng.random((B, T, D), np.float32)
-  future = rng.random((B, K, D), np.float32)
+  inputs, future = random_batch(B)
   params, run_ours = ours(H, B, inputs, future)
   runs = {"ours": run_ours, "flax": flax_peer(H, params, inputs, future)}
   if use_torch:
