@@ -46,16 +46,9 @@ def encode(
       f"Expected videos of shape (B, >= {T}, {size}, {size}); got "
       f"{frames.shape}."
     )
-  if frames.dtype != np.uint8:
-    if not np.issubdtype(frames.dtype, np.floating):
-      raise DataError(f"Videos must be uint8 or float; got {frames.dtype}.")
-    if not np.isfinite(frames).all():
-      raise DataError("Videos contain NaN or infinite values.")
-    if frames.size and (frames.min() < 0 or frames.max() > 1):
-      raise DataError(
-        f"Float videos must lie in [0, 1]; got values in "
-        f"[{frames.min():.3g}, {frames.max():.3g}]."
-      )
+  input_pipeline.check_values(
+    frames, "The videos", config.model.output == "binary"
+  )
 
   @jax.jit
   def features(params, inputs_BxTxD):

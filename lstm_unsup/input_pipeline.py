@@ -69,7 +69,7 @@ def split_frames(config, frames_BxNxHxW: np.ndarray):
 DataError = digits_lib.DataError
 
 
-def _check_values(array: np.ndarray, what: str, binary: bool) -> None:
+def check_values(array: np.ndarray, what: str, binary: bool) -> None:
   """Finite, and within [0, 1] for binary outputs (uint8: 0..255)."""
   if array.dtype == np.uint8:
     return
@@ -104,7 +104,7 @@ def check_batch(config, inputs_BxTxD, future_BxKxD, what: str) -> None:
       raise DataError(
         f"{what}: {name} has shape {array.shape}; expected ({B}, {length}, D)."
       )
-    _check_values(array, f"{what}: {name}", config.model.output == "binary")
+    check_values(array, f"{what}: {name}", config.model.output == "binary")
 
 
 def check_sequences(config, frames, what: str) -> None:
@@ -123,7 +123,7 @@ def check_sequences(config, frames, what: str) -> None:
     raise DataError(f"{what} has shape {frames.shape}; expected ({expected}).")
   if len(frames) < 1:
     raise DataError(f"{what} holds no sequences.")
-  _check_values(frames, what, config.model.output == "binary")
+  check_values(frames, what, config.model.output == "binary")
 
 
 def generator_options(config) -> dict:

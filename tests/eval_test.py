@@ -58,9 +58,9 @@ def test_encode_rejects_videos_of_the_wrong_shape(quick_run):
 @pytest.mark.parametrize(
   "value, dtype, match",
   [
-    (np.nan, np.float32, "NaN or infinite"),
-    (2.0, np.float32, r"must lie in \[0, 1\]"),
-    (1, np.int32, "uint8 or float"),
+    (np.nan, np.float32, "every value must be finite"),
+    (2.0, np.float32, r"need frames in \[0, 1\]"),
+    (1, np.int32, "expected uint8 or floating point"),
   ],
 )
 def test_encode_rejects_bad_values(quick_run, value, dtype, match):
