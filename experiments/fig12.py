@@ -19,14 +19,13 @@ on 2 cores, not yet run; --labels_per_class and --resamples pick a part);
 paper (GPU).
 """
 
-import json
 import os
 
 import matplotlib
 import numpy as np
 from absl import app, flags
 
-from experiments import paper_numbers, table3
+from experiments import paper_numbers, results, table3
 from lstm_unsup import train_classifier
 from lstm_unsup.data import labelled
 
@@ -173,14 +172,9 @@ def main(argv):
     labels=tuple(int(k) for k in FLAGS.labels_per_class),
     resamples=FLAGS.resamples,
   )
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  with open(os.path.join(FLAGS.workdir, "fig12.json"), "w") as f:
-    json.dump(curves, f, indent=2)
+  results.write(FLAGS.workdir, "fig12", curves, to_markdown(curves))
   plot(curves, os.path.join(FLAGS.workdir, "fig12.png"))
-  markdown = to_markdown(curves)
-  with open(os.path.join(FLAGS.workdir, "fig12.md"), "w") as f:
-    f.write(markdown)
-  print(markdown + f"Wrote {FLAGS.workdir}/fig12.png")
+  print(f"Wrote {FLAGS.workdir}/fig12.png")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
-from experiments import paper_numbers
+from experiments import paper_numbers, results
 from lstm_unsup import metrics_io, train
 from lstm_unsup.configs import default
 
@@ -245,13 +245,7 @@ def main(argv):
     seeds=tuple(int(s) for s in FLAGS.seeds),
   )
   table["wall_seconds"] = time.perf_counter() - start
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  with open(os.path.join(FLAGS.workdir, "table.json"), "w") as f:
-    json.dump(table, f, indent=2)
-  markdown = to_markdown(table)
-  with open(os.path.join(FLAGS.workdir, "table.md"), "w") as f:
-    f.write(markdown)
-  print(markdown)
+  results.write(FLAGS.workdir, "table", table, to_markdown(table))
 
 
 if __name__ == "__main__":

@@ -29,13 +29,12 @@ Scales:
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 from absl import app, flags
 
-from experiments import paper_numbers, table2
+from experiments import paper_numbers, results, table2
 from lstm_unsup import train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.configs import default
@@ -238,13 +237,7 @@ def main(argv):
     rows=tuple(FLAGS.rows),
     seeds=tuple(int(s) for s in FLAGS.seeds),
   )
-  os.makedirs(FLAGS.workdir, exist_ok=True)
-  with open(os.path.join(FLAGS.workdir, "table3.json"), "w") as f:
-    json.dump(table, f, indent=2)
-  markdown = to_markdown(table)
-  with open(os.path.join(FLAGS.workdir, "table3.md"), "w") as f:
-    f.write(markdown)
-  print(markdown)
+  results.write(FLAGS.workdir, "table3", table, to_markdown(table))
 
 
 if __name__ == "__main__":
