@@ -21,14 +21,14 @@ from files (`data.percepts`: an .npz file or a folder of .npy files).
 
 import ml_collections
 
-SCALES = ("quick", "cpu", "paper")
+from lstm_unsup.configs import default
+
+SCALES = default.SCALES
 
 
 def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   """The classifier at `scale`."""
-  scale = scale or "cpu"
-  if scale not in SCALES:
-    raise ValueError(f"Unknown scale {scale!r}; choose one of {SCALES}.")
+  scale = default.check_scale(scale)
   config = ml_collections.ConfigDict()
   config.scale = scale  # which of quick / cpu / paper this started from
   config.seed = 0  # seeds the parameters, the dropout and the batches

@@ -19,11 +19,17 @@ import ml_collections
 SCALES = ("quick", "cpu", "paper")
 
 
-def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
-  """The composite model at `scale`."""
+def check_scale(scale: str) -> str:
+  """The scale asked for ("" means cpu); an unknown one is an error."""
   scale = scale or "cpu"
   if scale not in SCALES:
     raise ValueError(f"Unknown scale {scale!r}; choose one of {SCALES}.")
+  return scale
+
+
+def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
+  """The composite model at `scale`."""
+  scale = check_scale(scale)
   config = ml_collections.ConfigDict()
   config.scale = scale  # which of quick / cpu / paper this started from
   config.seed = 0  # seeds the parameters and the training data stream
