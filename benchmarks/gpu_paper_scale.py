@@ -109,11 +109,9 @@ def speed(args, impl: str) -> dict:
       _torch_device(),
     )
   else:
-    config = _config(args, impl)
-    params, run = bench.ours(
+    _, run = bench.ours(
       args.hidden, args.batch, inputs, future, args.layers, **FIELDS[impl]
     )
-    del params, config
   start = time.perf_counter()
   first_loss = float(run())
   first_step_s = time.perf_counter() - start
