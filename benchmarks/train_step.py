@@ -13,13 +13,17 @@ float32) trained by:
   torch  `torch.nn.LSTM` building the same model (when torch is installed).
 
 All start from the same weights and batch, and the script first checks that
-they compute the same loss. It prints steps/s (median over --steps), the
+they compute the same loss. The timed steps alternate between the
+implementations (one step of each, --steps times), so that a change in the
+machine's load hits all of them alike. It prints steps/s (the median), the
 ratio of ours to each peer, achieved GFLOP/s from the FLOP count below, the
 fraction of a matmul peak it measures itself, and compile (first-step) time.
 
-FLOPs per step: 3x the forward pass (backward = 2x forward), with forward =
+FLOPs per step: the matmuls every implementation must run. Forward =
 2B[T*D*4H + (T + 2K)*H*4H + 2K*H*D] (input projection, recurrent matmuls,
-two readouts).
+two readouts); the backward pass is twice that (a gradient for each
+operand of each matmul) less the input projection's gradient with respect
+to the frames, which no one computes: step = 3 x forward - 2B*T*D*4H.
 """
 
 import json
@@ -44,7 +48,8 @@ D = 4096
 
 def flops_per_step(H: int, B: int) -> float:
   forward = 2 * B * (T * D * 4 * H + (T + 2 * K) * H * 4 * H + 2 * K * H * D)
-  return 3.0 * forward
+  frames_gradient = 2 * B * T * D * 4 * H  # d(loss)/d(frames): not needed
+  return 3.0 * forward - frames_gradient
 
 
 def random_batch(B: int):
@@ -287,16 +292,23 @@ def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
   }
   for name, run in runs.items():
     start = time.perf_counter()
-    first_loss = float(run())  # includes compilation
-    compile_s = time.perf_counter() - start
-    seconds = _median_seconds(run, steps)
-    result[name] = {
-      "first_loss": first_loss,
-      "first_step_s": compile_s,
-      "steps_per_s": 1 / seconds,
-      "gflops": flops_per_step(H, B) / seconds / 1e9,
-      "fraction_of_peak": flops_per_step(H, B) / seconds / 1e9 / peak,
-    }
+    result[name] = {"first_loss": float(run())}  # includes compilation
+    result[name]["first_step_s"] = time.perf_counter() - start
+  # Timed steps alternate between the implementations, so that all of them
+  # see the same machine load; each gets the median of its `steps` times.
+  times = {name: [] for name in runs}
+  for _ in range(steps):
+    for name, run in runs.items():
+      start = time.perf_counter()
+      run()
+      times[name].append(time.perf_counter() - start)
+  for name in runs:
+    seconds = float(np.median(times[name]))
+    result[name].update(
+      steps_per_s=1 / seconds,
+      gflops=flops_per_step(H, B) / seconds / 1e9,
+      fraction_of_peak=flops_per_step(H, B) / seconds / 1e9 / peak,
+    )
   ref = result["ours"]["first_loss"]
   for name in runs:
     np.testing.assert_allclose(

@@ -32,8 +32,8 @@ Speed: trajectories are vectorised over batch and digits (a loop over the T
 frames only), and pasting is a few fancy-index operations per chunk of
 sequences (`paste_max`). benchmarks/data_generator.py compares it with the
 same rules as a plain loop (reference_loop.py): about 3.5x faster at batch 80
-on 2 CPU cores, where writing the 26 MB of float32 output is already a
-quarter of the time.
+on 2 CPU cores. Clearing the 26 MB float32 output is a quarter of the time;
+most of the rest is the per-row cost of numpy's fancy-index copies.
 
 Shapes: B batch, M digits per sequence, T frames, H x W frame, h x w digit.
 
