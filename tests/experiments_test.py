@@ -88,3 +88,19 @@ def test_figures_are_written(quick_table):
       assert image.size[0] > 50 and image.size[1] > 20
   with Image.open(os.path.join(workdir, "figures", "predictions.gif")) as gif:
     assert gif.n_frames == 7  # 4 input + 3 future frames at quick scale
+
+
+def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
+  row = next(r for r in table2.ROWS if r.name == "future")
+  config = table2.row_config(row, "mnist", "quick", 0)
+  steps = config.train.num_steps
+  with config.unlocked():
+    config.train.num_steps = config.train.checkpoint_every_steps = steps // 2
+  table2.run_cell(config, str(tmp_path))  # interrupted at half the steps
+  first = json.loads((tmp_path / "wall_seconds.json").read_text())
+  assert "resumed_after_step" not in first
+  whole = table2.row_config(row, "mnist", "quick", 0)
+  cell = table2.run_cell(whole, str(tmp_path))
+  assert cell["resumed_after_step"] == steps // 2
+  saved = json.loads((tmp_path / "wall_seconds.json").read_text())
+  assert saved == {k: cell[k] for k in ("wall_seconds", "resumed_after_step")}
