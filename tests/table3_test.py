@@ -82,3 +82,19 @@ def test_quick_fig12_reuses_the_composite_and_plots_beside_the_paper(
   markdown = fig12.to_markdown(curves)
   assert "| LSTM + Pretraining (Composite) |" in markdown
   assert "34.5, 45.7" in markdown  # the paper's UCF-101 curve
+
+
+def test_pretraining_gain_compares_the_gap_with_both_spreads():
+  def point(mean, std):
+    return {"mean": mean, "std": std}
+
+  curves = {
+    "models": {
+      "lstm": {"points": [point(10, 1), point(20, 4), point(30, 1)]},
+      "lstm_pretrained": {"points": [point(13, 2), point(23, 1), point(29, 0)]},
+    }
+  }
+  gains = fig12.pretraining_gain(curves)
+  assert [g["gain"] for g in gains] == [3, 3, -1]
+  # 3 > max(1, 2); 3 < max(4, 1); a loss never counts.
+  assert [g["beyond_spread"] for g in gains] == [True, False, False]
