@@ -92,17 +92,17 @@ def run_cell(config, workdir: str) -> dict:
   """The final test metrics of one cell (training it first if needed), with
   the wall time its training took."""
   timing = os.path.join(workdir, "wall_seconds.json")
-  for record in metrics_io.read_metrics(workdir):
+  records = list(metrics_io.read_metrics(workdir))
+  for record in records:
     if record["split"] == "test" and record["step"] == config.train.num_steps:
       logging.info("%s is done; reading its results.", workdir)
       with open(timing) as f:
         return dict(record, **json.load(f))
-  done = [r["step"] for r in metrics_io.read_metrics(workdir)]
   start = time.perf_counter()
   result = train.train_and_evaluate(config, workdir)["test"]
   seconds = {"wall_seconds": time.perf_counter() - start}
-  if done:  # resumed: the time before the interruption is unknown
-    seconds["resumed_after_step"] = max(done)
+  if records:  # resumed: the time before the interruption is unknown
+    seconds["resumed_after_step"] = max(r["step"] for r in records)
   with open(timing, "w") as f:
     json.dump(seconds, f)
   return dict(result, **seconds)
