@@ -15,9 +15,11 @@ runs are read back.
 
 Scales: quick (seconds, 2 label counts x 2 draws); cpu (table3's cpu
 encoder, 7 label counts x 10 draws: 210 classifiers; on 2 cores each LSTM
-classifier takes about 40 s and a single-frame one about 9 s, so about
-3 hours in all; --labels_per_class and --resamples pick a part); paper
-(GPU).
+classifier takes about 43 s and a single-frame one about 9 s: 2.3 hours
+in all, measured; --labels_per_class and --resamples pick a part); paper
+(GPU). --classifier_steps trains every classifier longer (or shorter) in
+cells of its own and writes `fig12_steps<N>.*`, e.g. to see whether the
+many-label points of the `cpu` run are limited by its 500 steps.
 """
 
 import os
@@ -47,8 +49,20 @@ MODELS = {  # name: (title, classifier kind, seeded from the composite)
 }
 
 
-def build_curves(scale: str, workdir: str, labels=(), resamples: int = 0):
-  """Trains or reads every point; returns the curves as a dict."""
+def build_curves(
+  scale: str,
+  workdir: str,
+  labels=(),
+  resamples: int = 0,
+  classifier_steps: int = 0,
+):
+  """Trains or reads every point; returns the curves as a dict.
+
+  `classifier_steps` > 0 trains every classifier for that many steps
+  instead of the scale's, in cells of their own (`k<count>_s<steps>`).
+  """
+  if classifier_steps < 0:
+    raise ValueError(f"classifier_steps must be >= 0, got {classifier_steps}")
   labels = tuple(labels) or LABELS[scale]
   resamples = resamples or RESAMPLES[scale]
   composite = next(r for r in table3.ROWS if r.name == "composite")
@@ -57,6 +71,7 @@ def build_curves(scale: str, workdir: str, labels=(), resamples: int = 0):
     "scale": scale,
     "labels_per_class": list(labels),
     "resamples": resamples,
+    "classifier_steps": classifier_steps or None,
     "pretrained": pretrained,
     "models": {},
   }
@@ -68,7 +83,11 @@ def build_curves(scale: str, workdir: str, labels=(), resamples: int = 0):
         config = table3.classifier_config(
           scale, r, k, kind=kind, pretrained=pretrained if seeded else ""
         )
-        cell = os.path.join(workdir, "fig12", name, f"k{k}", f"r{r}")
+        point = f"k{k}"
+        if classifier_steps:
+          config.train.num_steps = classifier_steps
+          point += f"_s{classifier_steps}"
+        cell = os.path.join(workdir, "fig12", name, point, f"r{r}")
         result = train_classifier.train_and_evaluate(config, cell)
         accuracies.append(100 * result["accuracy"])
         seconds += result["wall_seconds"]
@@ -104,7 +123,7 @@ def plot(curves: dict, path: str) -> None:
   )
   axes[0].set_title(
     f"Ours: labelled Moving MNIST, scale {curves['scale']} "
-    f"({curves['resamples']} draws)"
+    f"({_steps(curves)}{curves['resamples']} draws)"
   )
   for ax, dataset in zip(axes[1:], ("ucf101", "hmdb51")):
     paper = paper_numbers.FIG12[dataset]
@@ -153,7 +172,8 @@ def to_markdown(curves: dict) -> str:
   lines = [
     f"Figure 12 at scale `{curves['scale']}`: test accuracy (%) per video, "
     f"mean ± standard deviation over {curves['resamples']} draws of the "
-    f"labelled videos; {curves['minutes']:.1f} minutes of training in all.",
+    f"labelled videos; {_steps(curves)}{curves['minutes']:.1f} minutes of "
+    "training in all.",
     "",
     "| labelled videos per class | " + " | ".join(map(str, x)) + " |",
     "|---|" + "---|" * len(x),
@@ -185,6 +205,16 @@ def to_markdown(curves: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _steps(curves: dict) -> str:
+  steps = curves.get("classifier_steps")
+  return f"{steps} training steps per classifier; " if steps else ""
+
+
+def output_name(classifier_steps: int) -> str:
+  """`fig12`, or `fig12_steps<N>` for a run with its own step count."""
+  return f"fig12_steps{classifier_steps}" if classifier_steps else "fig12"
+
+
 def main(argv):
   del argv
   FLAGS = flags.FLAGS
@@ -193,10 +223,12 @@ def main(argv):
     FLAGS.workdir,
     labels=tuple(int(k) for k in FLAGS.labels_per_class),
     resamples=FLAGS.resamples,
+    classifier_steps=FLAGS.classifier_steps,
   )
-  results.write(FLAGS.workdir, "fig12", curves, to_markdown(curves))
-  plot(curves, os.path.join(FLAGS.workdir, "fig12.png"))
-  print(f"Wrote {FLAGS.workdir}/fig12.png")
+  name = output_name(FLAGS.classifier_steps)
+  results.write(FLAGS.workdir, name, curves, to_markdown(curves))
+  plot(curves, os.path.join(FLAGS.workdir, f"{name}.png"))
+  print(f"Wrote {FLAGS.workdir}/{name}.png")
 
 
 if __name__ == "__main__":
@@ -204,4 +236,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("workdir", "runs/table3", "Shared with table3.")
   flags.DEFINE_list("labels_per_class", [], "Default: the scale's.")
   flags.DEFINE_integer("resamples", 0, "Draws per point; 0: the scale's.")
+  flags.DEFINE_integer(
+    "classifier_steps", 0, "Training steps per classifier; 0: the scale's."
+  )
   app.run(main)

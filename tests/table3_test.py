@@ -98,3 +98,20 @@ def test_pretraining_gain_compares_the_gap_with_both_spreads():
   assert [g["gain"] for g in gains] == [3, 3, -1]
   # 3 > max(1, 2); 3 < max(4, 1); a loss never counts.
   assert [g["beyond_spread"] for g in gains] == [True, False, False]
+
+
+def test_fig12_classifier_steps_trains_cells_of_their_own(quick_table):
+  workdir, _ = quick_table
+  curves = fig12.build_curves(
+    "quick", workdir, labels=(1,), resamples=1, classifier_steps=4
+  )
+  assert curves["classifier_steps"] == 4
+  for name in fig12.MODELS:
+    cell = os.path.join(workdir, "fig12", name, "k1_s4", "r0")
+    with open(os.path.join(cell, "config.json")) as f:
+      assert json.load(f)["train"]["num_steps"] == 4
+  assert "4 training steps per classifier" in fig12.to_markdown(curves)
+  assert fig12.output_name(4) == "fig12_steps4"
+  assert fig12.output_name(0) == "fig12"
+  with pytest.raises(ValueError, match="classifier_steps"):
+    fig12.build_curves("quick", workdir, classifier_steps=-1)
