@@ -77,7 +77,7 @@ def make_loss_fn(config, model):
     targets = models.make_targets(mcfg, inputs_BxTxD, future_BxKxD)
     per_frame = per_frame_losses(config, outputs, targets)
     loss = sum(reduce(v) for v in per_frame.values())
-    # Always report the paper's unit (nats/frame), whatever is optimised.
+    # Always report the paper's unit per frame, whatever is optimised.
     return loss, {k: losses.mean_per_frame(v) for k, v in per_frame.items()}
 
   return loss_fn
@@ -235,6 +235,7 @@ def train_and_evaluate(
   eval_metrics = metrics_io.last_record(workdir, "valid") or {}
   guard = guards.FiniteGuard(config.train.skip_nonfinite, mngr)
   pending = None  # the previous step's metrics, fetched one step late
+  unit = "nats/frame" if config.model.output == "binary" else "SE/frame"
   timer_step, timer = start, time.perf_counter()
   try:
     with guards.stop_signals() as stop:
@@ -254,7 +255,7 @@ def train_and_evaluate(
           now = time.perf_counter()
           rate = (step - timer_step) / (now - timer)
           timer_step, timer = step, now
-          _log_train(writer, step, last, pending, rate, guard)
+          _log_train(writer, step, last, pending, rate, guard, unit)
         if evaluate:
           eval_metrics = evaluator.evaluate(state.params)
           writer.write(step, "valid", eval_metrics)
@@ -287,7 +288,7 @@ def train_and_evaluate(
   }
 
 
-def _log_train(writer, step, last, step_metrics, rate, guard) -> None:
+def _log_train(writer, step, last, step_metrics, rate, guard, unit) -> None:
   record = {k: float(v) for k, v in step_metrics.items()}
   record["steps_per_sec"] = rate
   if guard.skip:
@@ -297,11 +298,12 @@ def _log_train(writer, step, last, step_metrics, rate, guard) -> None:
     f"{k} {record[k]:.1f}" for k in ("reconstruct", "future") if k in record
   )
   logging.info(
-    "step %d/%d  loss %.4g (%s nats/frame)  %.2f steps/s  ETA %s",
+    "step %d/%d  loss %.4g (%s %s)  %.2f steps/s  ETA %s",
     step,
     last,
     record["loss"],
     parts,
+    unit,
     rate,
     _format_eta((last - step) / max(rate, 1e-9)),
   )

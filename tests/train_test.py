@@ -20,7 +20,7 @@ from lstm_unsup import (
   models,
   train,
 )
-from lstm_unsup.configs import composite, future_conditional
+from lstm_unsup.configs import composite, default, future_conditional
 
 
 def _quick(tmp_path, get_config=composite.get_config):
@@ -388,3 +388,14 @@ def test_a_non_finite_gradient_is_named_with_its_step(tmp_path):
     train.NonFiniteError, match="gradient norm is inf at step 7"
   ):
     guard.check(dict(finite, grad_norm=np.float32(np.inf)), 7)
+
+
+def test_progress_lines_name_the_loss_unit_of_the_data(tmp_path, caplog):
+  config = _quick(tmp_path)
+  config.train.num_steps = config.train.log_every_steps = 2
+  config.train.eval_every_steps = 2
+  default.use_patches(config)
+  caplog.set_level("INFO")
+  train.train_and_evaluate(config, str(tmp_path / "patches"))
+  lines = [r.getMessage() for r in caplog.records if "step 2/2" in r.message]
+  assert lines and "SE/frame" in lines[0] and "nats" not in lines[0]
