@@ -78,6 +78,9 @@ def frame_loss(
   raise ValueError(f"unknown loss kind {kind!r}; expected 'binary' or 'real'")
 
 
+UNITS = {"binary": "nats/frame", "real": "SE/frame"}  # of frame_loss, averaged
+
+
 def _weights(per_frame_BxK: jax.Array, mask_BxK: jax.Array | None) -> jax.Array:
   if mask_BxK is None:
     return jnp.ones_like(per_frame_BxK)

@@ -235,7 +235,7 @@ def train_and_evaluate(
   eval_metrics = metrics_io.last_record(workdir, "valid") or {}
   guard = guards.FiniteGuard(config.train.skip_nonfinite, mngr)
   pending = None  # the previous step's metrics, fetched one step late
-  unit = "nats/frame" if config.model.output == "binary" else "SE/frame"
+  unit = losses.UNITS[config.model.output]
   timer_step, timer = start, time.perf_counter()
   try:
     with guards.stop_signals() as stop:
