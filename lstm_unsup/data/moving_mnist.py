@@ -28,12 +28,11 @@ independent; and digits are drawn uniformly with replacement per batch,
 where the handler walks a shuffled list (each digit is equally likely both
 ways).
 
-Speed: trajectories are vectorised over batch and digits (a loop over the T
-frames only), and pasting is a few fancy-index operations per chunk of
-sequences (`paste_max`). benchmarks/data_generator.py compares it with the
-same rules as a plain loop (reference_loop.py): about 3.5x faster at batch 80
-on 2 CPU cores. Clearing the 26 MB float32 output is a quarter of the time;
-most of the rest is the per-row cost of numpy's fancy-index copies.
+Speed: the two loops of the rules, stepping trajectories and pasting digits
+(paste.py), run as compiled numba kernels (kernels.py), the paste split over
+threads; without numba, numpy versions give identical batches about half as
+fast. benchmarks/data_generator.py compares both with the same rules as a
+plain Python loop (reference_loop.py); the README has its numbers.
 
 Shapes: B batch, M digits per sequence, T frames, H x W frame, h x w digit.
 
@@ -46,13 +45,13 @@ import numbers
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from lstm_unsup.data.digits import Digits
+from lstm_unsup.data.kernels import compiled
+from lstm_unsup.data.paste import BACKENDS, paste_from_pool
 
 STREAMS = {"train": 0, "valid": 1, "test": 2}
 BOUNCES = ("authors", "reflect")
-CHUNK_BYTES = 2**21  # frames pasted per chunk: 2 MiB stays in cache
 SeedLike = int | Sequence[int]
 
 
@@ -116,8 +115,14 @@ def trajectories(
   velocity_BxMx2: np.ndarray,
   num_frames: int,
   bounce: str = "authors",
+  backend: str = "auto",
 ) -> np.ndarray:
-  """Positions in the unit square after each of the T steps: BxMxTx2."""
+  """Positions in the unit square after each of the T steps: BxMxTx2.
+
+  The authors' rule is sequential in time: with numba (backend "auto" or
+  "numba") a compiled loop runs it, else numpy steps all digits at once;
+  the two agree exactly.
+  """
   if bounce == "reflect":  # mirror at 0 and 1: fold the straight line
     steps_T = np.arange(1, num_frames + 1, dtype=np.float64)
     line = start_BxMx2[..., None, :] + (
@@ -129,6 +134,11 @@ def trajectories(
     raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
   position = np.array(start_BxMx2, dtype=np.float64)
   velocity = np.array(velocity_BxMx2, dtype=np.float64)
+  kernels = compiled() if backend != "numpy" else None
+  if kernels is not None:
+    return kernels.authors_steps(position, velocity, num_frames)
+  if backend == "numba":
+    raise ImportError("backend='numba' needs numba: pip install numba")
   out_BxMxTx2 = np.empty(position.shape[:-1] + (num_frames, 2))
   for t in range(num_frames):  # sequential in time, vectorised over digits
     position += velocity
@@ -142,49 +152,6 @@ def trajectories(
 def to_pixels(unit_BxMxTx2: np.ndarray, free_range: tuple[int, int]):
   """Top-left (row, column) in pixels: floor(position * free range)."""
   return np.floor(unit_BxMxTx2 * np.asarray(free_range)).astype(np.int64)
-
-
-def paste_max(
-  digits_BxMxhxw: np.ndarray,
-  positions_BxMxTx2: np.ndarray,
-  frame_shape: tuple[int, int],
-) -> np.ndarray:
-  """Frames (BxTxHxW) with every digit pasted at its position, max-combined.
-
-  How it is fast. A strided view of the frames holds every h x w window
-  that a digit can occupy, indexed by (frame, row, column) without copying.
-  One fancy-index read-max-write per digit slot then pastes that slot in
-  every frame of a chunk of sequences at once (a slot never overlaps itself
-  within a frame; the first slot lands on a black canvas, so it is just
-  written). Chunks of about CHUNK_BYTES stay in cache.
-  """
-  B, M, h, w = digits_BxMxhxw.shape
-  T = positions_BxMxTx2.shape[2]
-  H, W = frame_shape
-  frames = np.empty((B * T, H, W), np.float32)
-  s = frames.itemsize
-  windows = as_strided(
-    frames,
-    (B * T, H - h + 1, W - w + 1, h, w),
-    (H * W * s, W * s, s, W * s, s),
-  )
-  frame_BxT = np.arange(B)[:, None] * T + np.arange(T)
-  rows_BxMxT, cols_BxMxT = positions_BxMxTx2[..., 0], positions_BxMxTx2[..., 1]
-  digits_BxMxhxw = np.maximum(digits_BxMxhxw, 0.0)  # float32, a copy
-  chunk = max(1, CHUNK_BYTES // (T * H * W * s))
-  for b0 in range(0, B, chunk):
-    b1 = min(B, b0 + chunk)
-    frames[b0 * T : b1 * T] = 0.0
-    for m in range(M):
-      where = (frame_BxT[b0:b1], rows_BxMxT[b0:b1, m], cols_BxMxT[b0:b1, m])
-      digit_Cx1xhxw = digits_BxMxhxw[b0:b1, m, None]
-      if m == 0:
-        windows[where] = digit_Cx1xhxw
-        continue
-      region_CxTxhxw = windows[where]
-      np.maximum(region_CxTxhxw, digit_Cx1xhxw, out=region_CxTxhxw)
-      windows[where] = region_CxTxhxw
-  return frames.reshape(B, T, H, W)
 
 
 def _digit_pool(digits: Digits | np.ndarray) -> np.ndarray:
@@ -212,6 +179,7 @@ def generate(
   speed_range: tuple[float, float] | None = None,
   stream: str | int = "train",
   index: int = 0,
+  backend: str = "auto",
 ):
   """One batch of Moving MNIST, a pure function of (seed, stream, index).
 
@@ -221,6 +189,8 @@ def generate(
     image_size: H = W, or (H, W).
     stream, index: which batch ("train", "valid", "test" or an int; and its
       number in that stream).
+    backend: how digits are pasted: "auto", "numba" or "numpy" (identical
+      frames; see paste.py).
 
   Returns:
     frames_BxTxHxW (float32), and with `return_info` also a dict holding
@@ -238,6 +208,8 @@ def generate(
     )
   if H < h or W < w:
     raise ValueError(f"A {H}x{W} frame cannot hold {h}x{w} digits.")
+  if backend not in BACKENDS:
+    raise ValueError(f"Unknown backend {backend!r}; choose one of {BACKENDS}.")
   if bounce not in BOUNCES:
     raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
   if speed_range is not None and not 0 <= speed_range[0] <= speed_range[1]:
@@ -254,10 +226,12 @@ def generate(
     speed_range=speed_range,
   )
   unit = trajectories(
-    motion.start_BxMx2, motion.velocity_BxMx2, num_frames, bounce
+    motion.start_BxMx2, motion.velocity_BxMx2, num_frames, bounce, backend
   )
   positions = to_pixels(unit, (H - h, W - w))
-  frames = paste_max(pool[motion.digit_ids_BxM], positions, (H, W))
+  frames = paste_from_pool(
+    pool, motion.digit_ids_BxM, positions, (H, W), backend
+  )
   if not return_info:
     return frames
   info = {
