@@ -1,9 +1,14 @@
 """Evaluates a trained run on the fixed test set (and the standard file).
 
   python -m lstm_unsup.eval --workdir=runs/composite_cpu \
-      [--mnist_test_seq=data/mnist_test_seq.npy] [--num_sequences=10000]
+      [--mnist_test_seq=data/mnist_test_seq.npy] [--num_sequences=10000] \
+      [--teacher_forced]
 
 Prints every metric and saves them to `<workdir>/eval_<split>.json`.
+Conditional decoders run on their own previous output, as at test time;
+`--teacher_forced` feeds them the ground-truth previous frame instead (the
+released 2015 lstm_combo.py validates that way) and saves
+`eval_<split>_teacher_forced.json`.
 """
 
 import json
@@ -11,7 +16,7 @@ import os
 
 from absl import app, flags
 
-from lstm_unsup import checkpoint, config_lib, errors, evaluation
+from lstm_unsup import checkpoint, config_lib, errors, evaluation, models
 
 
 def evaluate_run(
@@ -19,15 +24,24 @@ def evaluate_run(
   split: str = "test",
   num_sequences: int = 0,
   mnist_test_seq: str = "",
+  teacher_forced: bool = False,
 ) -> dict:
+  """Metrics of a run's latest checkpoint on `split`, also saved as
+  `<workdir>/eval_<split>.json` (`eval_<split>_teacher_forced.json` when
+  `teacher_forced` feeds conditional decoders the ground truth)."""
   config, model, params = checkpoint.load_run(workdir)
+  if teacher_forced:
+    config.model.teacher_forced_reconstruction_at_eval = True
+    config.model.teacher_forced_future_at_eval = True
+    model = models.build_model(config.model)
   if num_sequences:
     config.eval.num_test_sequences = num_sequences
   if mnist_test_seq:
     config.eval.mnist_test_seq = mnist_test_seq
     config_lib.validate(config)
   result = evaluation.Evaluator(config, model, split=split).evaluate(params)
-  with open(os.path.join(workdir, f"eval_{split}.json"), "w") as f:
+  name = f"eval_{split}{'_teacher_forced' if teacher_forced else ''}.json"
+  with open(os.path.join(workdir, name), "w") as f:
     json.dump(result, f, indent=2)
   return result
 
@@ -52,6 +66,7 @@ def main(argv):
       split,
       FLAGS.num_sequences,
       FLAGS.mnist_test_seq,
+      FLAGS.teacher_forced,
     )
     _print(split, result)
 
@@ -68,6 +83,12 @@ def define_flags() -> None:
   )
   flags.DEFINE_integer(
     "num_sequences", 0, "Test sequences (0: the run's config.eval value)."
+  )
+  flags.DEFINE_bool(
+    "teacher_forced",
+    False,
+    "Feed conditional decoders the ground-truth previous frame, as the "
+    "released 2015 code validates (default: they run on their own output).",
   )
 
 

@@ -63,6 +63,9 @@ class ModelConfig:
   # The authors' quirk: the conditional reconstruction decoder is fed the
   # ground truth at evaluation too.
   teacher_forced_reconstruction_at_eval: bool = False
+  # The released 2015 lstm_combo.py feeds the conditional future decoder the
+  # ground truth at validation too (later code runs it free).
+  teacher_forced_future_at_eval: bool = False
 
 
 class Decoder(nn.Module):
@@ -269,7 +272,9 @@ def conditioning(config: ModelConfig, train: bool) -> dict[str, str]:
     if not getattr(config, f"conditional_{name}"):
       modes[name] = "unconditioned"
     elif train or (
-      name == "reconstruct" and config.teacher_forced_reconstruction_at_eval
+      config.teacher_forced_reconstruction_at_eval
+      if name == "reconstruct"
+      else config.teacher_forced_future_at_eval
     ):
       modes[name] = "teacher-forced"
     else:

@@ -83,3 +83,27 @@ def test_commands_report_a_missing_run_in_one_line(tmp_path, command):
   assert len(last) == 1 and "Traceback" not in done.stderr, done.stderr
   assert "no_run" in last[0]
   assert not (tmp_path / "f.npy").exists()
+
+
+def test_teacher_forced_evaluation_feeds_conditional_decoders_the_truth(
+  tmp_path,
+):
+  from lstm_unsup import train
+  from lstm_unsup.configs import composite_conditional
+
+  config = composite_conditional.get_config("quick")
+  config.data.data_dir = str(tmp_path / "data")
+  config.data.source = "offline"
+  config.train.num_steps = 2
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  free = eval.evaluate_run(workdir)
+  forced = eval.evaluate_run(workdir, teacher_forced=True)
+  assert free["conditioning"]["future"] == "free-running"
+  assert forced["conditioning"]["future"] == "teacher-forced"
+  assert forced["conditioning"]["reconstruct"] == "unconditioned"
+  assert forced["future_ce"] != free["future_ce"]
+  saved = os.path.join(workdir, "eval_test_teacher_forced.json")
+  assert json.load(open(saved))["future_ce"] == forced["future_ce"]
+  plain = json.load(open(os.path.join(workdir, "eval_test.json")))
+  assert plain["future_ce"] == free["future_ce"]

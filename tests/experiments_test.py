@@ -37,6 +37,13 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
       assert mnist["ce"] is None and mnist["reconstruct_ce"]["mean"] > 0
     else:
       assert 0 < mnist["ce"]["mean"] < 2000
+    # Conditional future predictors are also scored fed the true frames.
+    forced = mnist["ce_teacher_forced"]
+    if row["name"].endswith("_conditional"):
+      assert 0 < forced["mean"] < 2000 and forced != mnist["ce"]
+      assert row["patches"]["se_teacher_forced"]["mean"] > 0
+    else:
+      assert forced is None
     if paper:  # the paper's four rows also run on image patches
       assert row["patches"]["paper"] == paper["patches_se"]
       assert row["patches"]["se"]["mean"] > 0

@@ -224,3 +224,20 @@ def test_matmul_dtype_is_validated():
   model = _model(matmul_dtype="float16x")
   with pytest.raises(ValueError, match="float16x"):
     model.init(jax.random.key(0), *_data())
+
+
+def test_released_code_teacher_forces_the_future_at_eval():
+  model = _model(
+    decoders="future",
+    conditional_future=True,
+    teacher_forced_future_at_eval=True,
+  )
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  out, aux = model.apply(params, x, f, train=False)
+  assert aux["conditioning"] == {"future": "teacher-forced"}
+  train_out, _ = model.apply(params, x, f, train=True)
+  np.testing.assert_array_equal(out["future"], train_out["future"])
+  free = _model(decoders="future", conditional_future=True)
+  free_out, _ = free.apply(params, x, f, train=False)
+  assert not np.allclose(free_out["future"], out["future"])

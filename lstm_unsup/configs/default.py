@@ -54,6 +54,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   # The authors' code feeds the conditional reconstruction decoder the
   # ground truth at evaluation too; True reproduces that.
   m.teacher_forced_reconstruction_at_eval = False
+  # The released 2015 code also feeds the conditional future decoder the
+  # ground truth at validation (one-step-ahead prediction); True reproduces
+  # that. Default: run free on its own predictions, as at test time.
+  m.teacher_forced_future_at_eval = False
 
   config.data = d = ml_collections.ConfigDict()
   d.dataset = "moving_mnist"  # "moving_mnist" | "patches" (32x32 colour)
