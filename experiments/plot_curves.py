@@ -3,8 +3,10 @@
   python -m experiments.plot_curves --workdir=runs/composite_cpu \
       [--output=runs/composite_cpu/curves.png]
 
-Train (every log period) and validation (every evaluation) cross entropy of
-each decoder in the paper's unit, nats per frame, against the step.
+Train (every log period) and validation (every evaluation) loss of each
+decoder in the paper's unit against the step: cross entropy in nats per
+frame for binary frames (Moving MNIST), squared loss per frame for real ones
+(image patches), as the run's config says.
 """
 
 import os
@@ -15,15 +17,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from lstm_unsup import metrics_io  # noqa: E402
+from lstm_unsup import losses, metrics_io  # noqa: E402
 
 FLAGS = flags.FLAGS
+
+
+def loss_kind(workdir: str, records: list[dict]) -> str:
+  """ "binary" or "real": the run's config, else the metric names."""
+  config = metrics_io.read_config(workdir) or {}
+  kind = config.get("model", {}).get("output")
+  if kind in losses.UNITS:
+    return kind
+  real = any(key.endswith("_se") for r in records for key in r)
+  return "real" if real else "binary"
 
 
 def plot(workdir: str, output: str, title: str = "") -> str:
   records = metrics_io.read_metrics(workdir)
   if not records:
     raise FileNotFoundError(f"No metrics.jsonl records under {workdir}.")
+  kind = loss_kind(workdir, records)
+  key = "ce" if kind == "binary" else "se"
   fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
   styles = {"reconstruct": "tab:blue", "future": "tab:red"}
   for name, color in styles.items():
@@ -33,9 +47,9 @@ def plot(workdir: str, output: str, title: str = "") -> str:
       if r["split"] == "train" and name in r
     ]
     valid = [
-      (r["step"], r[f"{name}_ce"])
+      (r["step"], r[f"{name}_{key}"])
       for r in records
-      if r["split"] == "valid" and f"{name}_ce" in r
+      if r["split"] == "valid" and f"{name}_{key}" in r
     ]
     if train:
       ax.plot(
@@ -46,16 +60,17 @@ def plot(workdir: str, output: str, title: str = "") -> str:
         *zip(*valid), color=color, marker="o", lw=2, label=f"{name}, validation"
       )
   tests = [r for r in records if r["split"] == "test"]
-  if tests and "future_ce" in tests[-1]:
+  if tests and f"future_{key}" in tests[-1]:
     ax.axhline(
-      tests[-1]["future_ce"],
+      tests[-1][f"future_{key}"],
       color="tab:red",
       ls="--",
       lw=1,
-      label=f"future, test: {tests[-1]['future_ce']:.1f}",
+      label=f"future, test: {tests[-1][f'future_{key}']:.1f}",
     )
   ax.set_xlabel("training step")
-  ax.set_ylabel("cross entropy (nats/frame)")
+  name = "cross entropy" if kind == "binary" else "squared loss"
+  ax.set_ylabel(f"{name} ({losses.UNITS[kind]})")
   ax.set_title(title or os.path.basename(os.path.normpath(workdir)))
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
