@@ -47,13 +47,16 @@ from sklearn.preprocessing import StandardScaler
 
 from lstm_unsup.sequence_autoencoder import SequenceAutoencoder
 
-DATASETS = (
+DATASETS = (  # every classification set that the aeon 1.x wheel ships
   "GunPoint",
   "ItalyPowerDemand",
   "ArrowHead",
   "BasicMotions",  # 6 channels
   "JapaneseVowels",  # variable length, 12 channels
   "PickupGestureWiimoteZ",  # variable length, univariate
+  "ACSF1",  # 1,460 steps, 10 classes
+  "OSULeaf",  # 427 steps, 6 classes
+  "UnitTest",  # aeon's 20 / 22 sequence slice of Chinatown
 )
 FEATURES = dict(  # shared by every candidate
   epochs=400,
@@ -312,8 +315,32 @@ ANOMALY_COLUMNS = {
 }
 
 
-def run(workdir: str, quick: bool = False, num_seeds: int = 3) -> dict:
-  """Runs every row, prints the tables and writes them under `workdir`."""
+def cached_row(workdir: str, name: str, fingerprint: dict, compute) -> dict:
+  """A data set's row from `<workdir>/sets/<name>.json` when it was made
+  with the same settings, else `compute()`, saved there: an interrupted run
+  resumes at the first unfinished set."""
+  path = os.path.join(workdir, "sets", f"{name}.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved.get("fingerprint") == fingerprint:
+      print(f"{name}: read back from {path}", flush=True)
+      return saved["row"]
+  row = compute()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(dict(fingerprint=fingerprint, row=row), f, indent=1)
+  return row
+
+
+def run(
+  workdir: str,
+  quick: bool = False,
+  num_seeds: int = 3,
+  datasets: tuple[str, ...] = (),
+) -> dict:
+  """Runs every row (or those of `datasets`), prints the tables and writes
+  them under `workdir`; rows finished by an earlier run are read back."""
   try:
     from aeon.datasets import load_kdd_tsad_135  # noqa: PLC0415
   except ImportError as e:
@@ -323,13 +350,31 @@ def run(workdir: str, quick: bool = False, num_seeds: int = 3) -> dict:
     ) from e
 
   start = time.perf_counter()
-  names = QUICK_DATASETS if quick else DATASETS
+  unknown = sorted(set(datasets) - set(DATASETS))
+  if unknown:
+    raise ValueError(f"Unknown data sets {unknown}; choose from {DATASETS}.")
+  names = tuple(datasets) or (QUICK_DATASETS if quick else DATASETS)
   tiny = QUICK if quick else {}
   seeds = list(range(1 if quick else num_seeds))
+  fingerprint = json.loads(
+    json.dumps(
+      dict(
+        features={**FEATURES, **tiny},
+        candidates=CANDIDATES,
+        encodings=ENCODINGS_TRIED,
+        max_steps=MAX_STEPS,
+        seeds=seeds,
+      )
+    )
+  )
+  settings = {**FEATURES, **tiny}
+
+  def compute(name):
+    return lambda: classify(name, load_classification(name), settings, seeds)
+
   table = []
   for name in names:
-    data = load_classification(name)
-    table.append(classify(name, data, {**FEATURES, **tiny}, seeds))
+    table.append(cached_row(workdir, name, fingerprint, compute(name)))
     print(f"{name}: {table[-1]}", flush=True)
   train, _ = load_kdd_tsad_135("train")
   series, labels = load_kdd_tsad_135("test")
@@ -367,7 +412,7 @@ def run(workdir: str, quick: bool = False, num_seeds: int = 3) -> dict:
 
 def main(argv):
   del argv
-  run(FLAGS.workdir, FLAGS.quick, FLAGS.seeds)
+  run(FLAGS.workdir, FLAGS.quick, FLAGS.seeds, tuple(FLAGS.datasets or ()))
 
 
 FLAGS = flags.FLAGS
@@ -376,4 +421,7 @@ if __name__ == "__main__":
   flags.DEFINE_bool("quick", False, "Tiny models on two sets (for tests).")
   flags.DEFINE_string("workdir", "runs/timeseries", "Where results go.")
   flags.DEFINE_integer("seeds", 3, "Seeds 0, 1, ... of the LSTM models.")
+  flags.DEFINE_list(
+    "datasets", [], f"A subset of the classification sets: {DATASETS}."
+  )
   app.run(main)

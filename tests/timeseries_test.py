@@ -103,3 +103,22 @@ def test_the_setting_is_chosen_by_training_cross_validation(monkeypatch):
       f = ae.encode(frames_train, which=encoding)
       best = max(best, timeseries.fit_logistic(f, y_train)[1])
   assert cv == pytest.approx(best)
+
+
+def test_rows_are_read_back_only_under_the_same_settings(tmp_path):
+  calls = []
+
+  def compute(value):
+    return lambda: calls.append(value) or {"accuracy": value}
+
+  first = timeseries.cached_row(str(tmp_path), "Set", {"a": 1}, compute(0.5))
+  again = timeseries.cached_row(str(tmp_path), "Set", {"a": 1}, compute(0.9))
+  changed = timeseries.cached_row(str(tmp_path), "Set", {"a": 2}, compute(0.7))
+  assert first == again == {"accuracy": 0.5}
+  assert changed == {"accuracy": 0.7} and calls == [0.5, 0.7]
+
+
+def test_unknown_data_sets_are_refused(tmp_path):
+  pytest.importorskip("aeon")
+  with pytest.raises(ValueError, match="Unknown data sets"):
+    timeseries.run(str(tmp_path), datasets=("NotASet",))
