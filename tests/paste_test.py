@@ -78,6 +78,13 @@ def test_bad_arguments_get_clear_errors():
     paste.paste_max(digits, outside, frame_shape)
   with pytest.raises(ValueError, match="positions must be"):
     paste.paste_max(digits, positions[:, :2], frame_shape)
+  with pytest.raises(ValueError, match="integer pixels"):
+    paste.paste_max(digits, positions.astype(np.float32), frame_shape)
+  pool = digits.reshape(-1, *digits.shape[2:])
+  ids = np.arange(pool.shape[0]).reshape(digits.shape[:2])
+  for bad in (ids + 1, ids - 1):  # one past the end; one below zero
+    with pytest.raises(ValueError, match="must index the pool of 21"):
+      paste.paste_from_pool(pool, bad, positions, frame_shape)
 
 
 def test_streamed_frames_equal_a_plain_loop():

@@ -77,6 +77,12 @@ def paste_from_pool(
       f"positions must be (B, M, T, 2) = ({B}, {M}, T, 2); got shape "
       f"{positions_BxMxTx2.shape}."
     )
+  if not np.issubdtype(positions_BxMxTx2.dtype, np.integer):
+    raise ValueError(
+      f"positions must be integer pixels; got {positions_BxMxTx2.dtype}."
+    )
+  if ids_BxM.size and (ids_BxM.min() < 0 or ids_BxM.max() >= len(pool_Nxhxw)):
+    raise ValueError(f"Digit ids must index the pool of {len(pool_Nxhxw)}.")
   rows, cols = positions_BxMxTx2[..., 0], positions_BxMxTx2[..., 1]
   if rows.size and (
     rows.min() < 0 or cols.min() < 0 or rows.max() > H - h or cols.max() > W - w
