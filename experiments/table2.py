@@ -227,6 +227,9 @@ def to_markdown(table: dict) -> str:
       if ours and m.get("paper") is not None
       else "-"
     )
+    forced_patches = ""
+    if p.get("se_teacher_forced"):
+      forced_patches = f" (fed true frames: {_fmt(p['se_teacher_forced'])})"
     if entry["name"] == "autoencoder":  # no future: show reconstruction
       ours_text = f"(reconstruction {_fmt(m.get('reconstruct_ce'))})"
     else:
@@ -237,7 +240,7 @@ def to_markdown(table: dict) -> str:
       f"| {_fmt(m.get('sse'))} | {_fmt(m.get('ssim'), 3)} "
       f"| {_fmt(m.get('psnr'), 2)} | {m.get('steps', '-')} "
       f"| {_minutes(m.get('wall_seconds'))} | {p.get('paper') or '-'} "
-      f"| {_fmt(p.get('se'))} |"
+      f"| {_fmt(p.get('se'))}{forced_patches} |"
     )
   lines += [
     "",

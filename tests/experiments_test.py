@@ -51,6 +51,7 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
       assert "patches" not in row
   markdown = table2.to_markdown(table)
   assert "| Composite Model | 344.9 |" in markdown
+  assert markdown.count("(fed true frames: ") == 2  # conditional patch rows
   assert "stand-in" in markdown
 
 
