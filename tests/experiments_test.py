@@ -112,3 +112,17 @@ def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
   assert cell["resumed_after_step"] == steps // 2
   saved = json.loads((tmp_path / "wall_seconds.json").read_text())
   assert saved == {k: cell[k] for k in ("wall_seconds", "resumed_after_step")}
+
+
+def test_real_reference_points_by_hand():
+  import numpy as np
+
+  from experiments import reference_points
+
+  inputs = np.array([[[1.0, 2.0], [3.0, 4.0]]])  # N=1, T=2, D=2
+  future = np.array([[[3.0, 5.0], [4.0, 4.0]]])  # K=2
+  train = np.array([[[2.0, 4.0], [4.0, 4.0]], [[4.0, 6.0], [4.0, 4.0]]])
+  points = reference_points.real_reference_points(inputs, future, train)
+  # The prior predicts (3, 5) then (4, 4): exact. Repeating the last input
+  # (3, 4) misses by (0, 1) then (1, 0): 0.5 per frame.
+  assert points == {"per_position_prior": 0.0, "last_input_frame": 0.5}
