@@ -117,10 +117,13 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
 @functools.cache
 def _pool_of_process(pid: int) -> concurrent.futures.ThreadPoolExecutor:
   del pid  # the cache key only
-  workers = min(MAX_THREADS, os.cpu_count() or 1)
   return concurrent.futures.ThreadPoolExecutor(
-    workers, thread_name_prefix="paste"
+    _workers(), thread_name_prefix="paste"
   )
+
+
+def _workers() -> int:
+  return min(MAX_THREADS, os.cpu_count() or 1)
 
 
 def _paste_numba(kernel, pool_Nxhxw, ids_BxM, positions_BxMxTx2, frame_shape):
@@ -136,7 +139,7 @@ def _paste_numba(kernel, pool_Nxhxw, ids_BxM, positions_BxMxTx2, frame_shape):
     np.ascontiguousarray(positions_BxMxTx2, np.int64),
   )
   pool = _pool()
-  parts = max(1, min(pool._max_workers, B * T // FRAMES_PER_THREAD))
+  parts = max(1, min(_workers(), B * T // FRAMES_PER_THREAD))
   bounds = np.linspace(0, B * T, parts + 1).astype(int)
   if parts == 1:
     kernel(*arrays, 0, B * T, stream)
