@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstm_unsup.data import paste
+from lstm_unsup.data import kernels, paste
 
 
 def _digits_and_positions(B=7, M=3, T=23, h=5, w=4, H=12, W=9, seed=0):
@@ -60,7 +60,7 @@ def test_auto_uses_numba_when_it_imports():
 def test_falls_back_to_numpy_without_numba(monkeypatch):
   digits, positions, frame_shape = _digits_and_positions()
   expected = paste.paste_max(digits, positions, frame_shape, backend="numpy")
-  monkeypatch.setattr(paste, "_numba_kernel", lambda: None)
+  monkeypatch.setattr(kernels, "compiled", lambda: None)  # numba missing
   assert paste.backend_in_use() == "numpy"
   frames = paste.paste_max(digits, positions, frame_shape)
   np.testing.assert_array_equal(frames, expected)

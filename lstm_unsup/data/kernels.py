@@ -12,7 +12,8 @@ Two loops that numpy can only run as many small array operations:
 Each has a numpy twin that gives identical results (paste.paste_max_numpy,
 moving_mnist.trajectories with backend="numpy"), used when numba is missing
 and as the oracle in the tests. `compiled()` returns the kernels, or None
-when numba does not import; they compile on first use (a second or two) and
+when numba does not import, and `for_backend` picks by the "auto", "numba"
+or "numpy" argument of the generator; they compile on first use (a second or two) and
 are cached beside this file, so later processes load them at once. Both
 release the GIL.
 """
@@ -26,7 +27,19 @@ class Kernels(NamedTuple):
   authors_steps: object
 
 
+BACKENDS = ("auto", "numba", "numpy")
 VECTOR = 16  # float32 values per streaming store (64 bytes, a cache line)
+
+
+def for_backend(backend: str) -> Kernels | None:
+  """The kernels that `backend` asks for: the compiled ones for "numba", or
+  for "auto" when numba imports; None means "use the numpy twins"."""
+  if backend not in BACKENDS:
+    raise ValueError(f"Unknown backend {backend!r}; choose one of {BACKENDS}.")
+  kernels = compiled() if backend != "numpy" else None
+  if kernels is None and backend == "numba":
+    raise ImportError("backend='numba' needs numba: pip install numba")
+  return kernels
 
 
 @functools.cache

@@ -47,8 +47,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from lstm_unsup.data.digits import Digits
-from lstm_unsup.data.kernels import compiled
-from lstm_unsup.data.paste import BACKENDS, paste_from_pool
+from lstm_unsup.data import kernels
+from lstm_unsup.data.paste import paste_from_pool
 
 STREAMS = {"train": 0, "valid": 1, "test": 2}
 BOUNCES = ("authors", "reflect")
@@ -134,11 +134,9 @@ def trajectories(
     raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
   position = np.array(start_BxMx2, dtype=np.float64)
   velocity = np.array(velocity_BxMx2, dtype=np.float64)
-  kernels = compiled() if backend != "numpy" else None
-  if kernels is not None:
-    return kernels.authors_steps(position, velocity, num_frames)
-  if backend == "numba":
-    raise ImportError("backend='numba' needs numba: pip install numba")
+  compiled = kernels.for_backend(backend)
+  if compiled is not None:
+    return compiled.authors_steps(position, velocity, num_frames)
   out_BxMxTx2 = np.empty(position.shape[:-1] + (num_frames, 2))
   for t in range(num_frames):  # sequential in time, vectorised over digits
     position += velocity
@@ -208,8 +206,6 @@ def generate(
     )
   if H < h or W < w:
     raise ValueError(f"A {H}x{W} frame cannot hold {h}x{w} digits.")
-  if backend not in BACKENDS:
-    raise ValueError(f"Unknown backend {backend!r}; choose one of {BACKENDS}.")
   if bounce not in BOUNCES:
     raise ValueError(f"Unknown bounce {bounce!r}; choose one of {BOUNCES}.")
   if speed_range is not None and not 0 <= speed_range[0] <= speed_range[1]:

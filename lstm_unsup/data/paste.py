@@ -27,9 +27,9 @@ import os
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from lstm_unsup.data.kernels import VECTOR, compiled
+from lstm_unsup.data import kernels
+from lstm_unsup.data.kernels import BACKENDS, VECTOR
 
-BACKENDS = ("auto", "numba", "numpy")
 CHUNK_BYTES = 2**21  # numpy path: frames pasted per chunk, 2 MiB in cache
 MAX_THREADS = 4
 FRAMES_PER_THREAD = 64  # below this a thread costs more than it saves
@@ -67,8 +67,7 @@ def paste_from_pool(
 ) -> np.ndarray:
   """`paste_max` of the digits pool_Nxhxw[ids_BxM], without gathering them
   first: the compiled kernel reads each digit from the pool."""
-  if backend not in BACKENDS:
-    raise ValueError(f"Unknown backend {backend!r}; choose one of {BACKENDS}.")
+  compiled = kernels.for_backend(backend)
   _, h, w = pool_Nxhxw.shape
   B, M = ids_BxM.shape
   H, W = frame_shape
@@ -88,25 +87,17 @@ def paste_from_pool(
     rows.min() < 0 or cols.min() < 0 or rows.max() > H - h or cols.max() > W - w
   ):
     raise ValueError(f"A {h}x{w} digit position leaves the {H}x{W} frame.")
-  kernel = _numba_kernel() if backend != "numpy" else None
-  if kernel is None:
-    if backend == "numba":
-      raise ImportError("backend='numba' needs numba: pip install numba")
+  if compiled is None:
     digits_BxMxhxw = pool_Nxhxw[ids_BxM]
     return paste_max_numpy(digits_BxMxhxw, positions_BxMxTx2, frame_shape)
   return _paste_numba(
-    kernel, pool_Nxhxw, ids_BxM, positions_BxMxTx2, frame_shape
+    compiled.paste_frames, pool_Nxhxw, ids_BxM, positions_BxMxTx2, frame_shape
   )
 
 
 def backend_in_use() -> str:
   """The backend that "auto" resolves to in this process."""
-  return "numba" if _numba_kernel() is not None else "numpy"
-
-
-def _numba_kernel():
-  kernels = compiled()
-  return None if kernels is None else kernels.paste_frames
+  return "numba" if kernels.for_backend("auto") is not None else "numpy"
 
 
 def _pool() -> concurrent.futures.ThreadPoolExecutor:
