@@ -38,22 +38,17 @@ def time_generators(digits, batch_size: int, repeats: int) -> dict:
   backends = ["numpy"]
   if paste.backend_in_use() == "numba":
     backends.append("numba")
-  for backend in backends:  # compile or warm up outside the timing
-    moving_mnist.generate(digits, 0, batch_size, backend=backend)
+  reference, _ = reference_loop.generate_loop(digits, 0, batch_size)
+  for backend in backends:  # check, and compile or warm up, outside timing
+    frames = moving_mnist.generate(digits, 0, batch_size, backend=backend)
+    if not np.array_equal(frames, reference):
+      raise AssertionError(f"generate ({backend}) and the loop disagree.")
   times = {name: [] for name in [*backends, "loop"]}
   for r in range(repeats):
     for backend in backends:
       start = time.perf_counter()
-      frames = moving_mnist.generate(
-        digits, 0, batch_size, index=r, backend=backend
-      )
+      moving_mnist.generate(digits, 0, batch_size, index=r, backend=backend)
       times[backend].append(time.perf_counter() - start)
-      if r == 0:
-        reference, _ = reference_loop.generate_loop(
-          digits, 0, batch_size, index=r
-        )
-        if not np.array_equal(frames, reference):
-          raise AssertionError(f"generate ({backend}) and the loop disagree.")
     start = time.perf_counter()
     reference_loop.generate_loop(digits, 0, batch_size, index=r)
     times["loop"].append(time.perf_counter() - start)

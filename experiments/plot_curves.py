@@ -37,7 +37,7 @@ def plot(workdir: str, output: str, title: str = "") -> str:
   if not records:
     raise FileNotFoundError(f"No metrics.jsonl records under {workdir}.")
   kind = loss_kind(workdir, records)
-  key = "ce" if kind == "binary" else "se"
+  key = losses.METRIC_KEYS[kind]
   fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
   styles = {"reconstruct": "tab:blue", "future": "tab:red"}
   for name, color in styles.items():

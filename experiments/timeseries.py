@@ -358,10 +358,11 @@ def run(
   names = tuple(datasets) or (QUICK_DATASETS if quick else DATASETS)
   tiny = QUICK if quick else {}
   seeds = list(range(1 if quick else num_seeds))
+  settings = {**FEATURES, **tiny}
   fingerprint = json.loads(
     json.dumps(
       dict(
-        features={**FEATURES, **tiny},
+        features=settings,
         candidates=CANDIDATES,
         encodings=ENCODINGS_TRIED,
         max_steps=MAX_STEPS,
@@ -369,7 +370,6 @@ def run(
       )
     )
   )
-  settings = {**FEATURES, **tiny}
 
   def compute(name):
     return lambda: classify(name, load_classification(name), settings, seeds)

@@ -60,7 +60,7 @@ class Evaluator:
     acc = metrics.MetricAccumulator()
     for (inputs, future), mask_B in self._batches():
       acc.add(self._step(params, inputs, future), mask_B)
-    unit = "ce" if self.config.model.output == "binary" else "se"
+    unit = losses.METRIC_KEYS[self.config.model.output]
     result = {"num_sequences": len(self.sequences)}
     for name, curve in acc.means().items():
       name = name.replace("_loss", f"_{unit}")

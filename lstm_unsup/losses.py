@@ -79,6 +79,7 @@ def frame_loss(
 
 
 UNITS = {"binary": "nats/frame", "real": "SE/frame"}  # of frame_loss, averaged
+METRIC_KEYS = {"binary": "ce", "real": "se"}  # evaluation's future_<key> etc.
 
 
 def _weights(per_frame_BxK: jax.Array, mask_BxK: jax.Array | None) -> jax.Array:
