@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from experiments import paper_numbers, results
-from lstm_unsup import eval, metrics_io, train
+from lstm_unsup import eval, losses, metrics_io, train
 from lstm_unsup.configs import default
 
 
@@ -175,7 +175,7 @@ def build_table(
         config = row_config(row, column, scale, seed)
         cell_dir = os.path.join(workdir, column, row.name, f"seed_{seed}")
         cells.append(run_cell(config, cell_dir))
-      unit = "ce" if column == "mnist" else "se"
+      unit = losses.METRIC_KEYS[config.model.output]
       entry[column] = {
         key: _stats([c.get(f"future_{key}") for c in cells])
         for key in (unit, "sse", "ssim", "psnr", f"{unit}_teacher_forced")
