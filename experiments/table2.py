@@ -70,8 +70,12 @@ ROWS = (
 SEEDS = {"quick": (0,), "cpu": (0, 1), "paper": (0,)}
 
 
-def row_config(row: Row, column: str, scale: str, seed: int):
-  """The config of one cell; only the row's model fields differ."""
+def row_config(
+  row: Row, column: str, scale: str, seed: int, num_steps: int = 0
+):
+  """The config of one cell; only the row's model fields differ.
+  `num_steps` > 0 replaces the scale's training budget, the same for every
+  row (a longer budget resumes a shorter one's cells when copied over)."""
   config = default.get_config(scale)
   if column == "patches":
     default.use_patches(config)
@@ -85,6 +89,12 @@ def row_config(row: Row, column: str, scale: str, seed: int):
     config.model.hidden = 512
     config.train.num_steps = 4_000
     config.train.eval_every_steps = config.train.checkpoint_every_steps = 1000
+  if num_steps < 0:
+    raise ValueError(
+      f"num_steps must be positive (0: the scale's), not {num_steps}."
+    )
+  if num_steps:
+    config.train.num_steps = num_steps
   return config
 
 
@@ -95,10 +105,12 @@ def run_cell(config, workdir: str) -> dict:
   result = _train_cell(config, workdir)
   if config.model.conditional_future:
     path = os.path.join(workdir, "eval_test_teacher_forced.json")
+    forced = {}
     if os.path.exists(path):
       with open(path) as f:
         forced = json.load(f)
-    else:
+    # One written before the cell trained on (or before steps were saved).
+    if forced.get("step") != config.train.num_steps:
       forced = eval.evaluate_run(workdir, teacher_forced=True)
     for key, value in forced.items():
       if key.startswith("future_") and isinstance(value, float):
@@ -141,6 +153,7 @@ def build_table(
   columns=("mnist", "patches"),
   rows: tuple[str, ...] = (),
   seeds: tuple[int, ...] = (),
+  num_steps: int = 0,
 ):
   """Trains or reads every cell; returns the table as a dict of rows.
 
@@ -172,7 +185,7 @@ def build_table(
         continue
       cells = []
       for seed in seeds:
-        config = row_config(row, column, scale, seed)
+        config = row_config(row, column, scale, seed, num_steps)
         cell_dir = os.path.join(workdir, column, row.name, f"seed_{seed}")
         cells.append(run_cell(config, cell_dir))
       unit = losses.METRIC_KEYS[config.model.output]
@@ -272,6 +285,7 @@ def main(argv):
     columns=tuple(FLAGS.columns),
     rows=tuple(FLAGS.rows),
     seeds=tuple(int(s) for s in FLAGS.seeds),
+    num_steps=FLAGS.num_steps,
   )
   table["wall_seconds"] = time.perf_counter() - start
   results.write(FLAGS.workdir, "table", table, to_markdown(table))
@@ -285,4 +299,7 @@ if __name__ == "__main__":
   )
   flags.DEFINE_list("rows", [], "Only these rows (default: all).")
   flags.DEFINE_list("seeds", [], "Only these seeds (default: the scale's).")
+  flags.DEFINE_integer(
+    "num_steps", 0, "Training steps of every cell (0: the scale's budget)."
+  )
   app.run(main)

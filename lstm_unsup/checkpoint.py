@@ -301,10 +301,12 @@ def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
   raise CheckpointError(f"No readable checkpoint under {workdir}: {errors}.")
 
 
-def load_run(workdir: str):
-  """(config, model, params) of a run's latest checkpoint."""
+def load_run(workdir: str, params: bool = True):
+  """(config, model, params) of a run's latest checkpoint; params is None
+  when `params` is False (the config and model alone)."""
   values = metrics_io.read_config(workdir)
   if values is None:
     raise FileNotFoundError(f"{workdir}/config.json not found: not a run.")
   config = config_lib.from_dict(values)
-  return config, models.build_model(config.model), restore_params(workdir)
+  restored = restore_params(workdir) if params else None
+  return config, models.build_model(config.model), restored

@@ -26,10 +26,12 @@ def evaluate_run(
   mnist_test_seq: str = "",
   teacher_forced: bool = False,
 ) -> dict:
-  """Metrics of a run's latest checkpoint on `split`, also saved as
+  """Metrics of a run's latest checkpoint on `split` (with its `step`), saved as
   `<workdir>/eval_<split>.json` (`eval_<split>_teacher_forced.json` when
   `teacher_forced` feeds conditional decoders the ground truth)."""
-  config, model, params = checkpoint.load_run(workdir)
+  config, model, _ = checkpoint.load_run(workdir, params=False)
+  state = checkpoint.restore_state(workdir)
+  params = state["params"]
   if teacher_forced:
     config.model.teacher_forced_reconstruction_at_eval = True
     config.model.teacher_forced_future_at_eval = True
@@ -40,6 +42,7 @@ def evaluate_run(
     config.eval.mnist_test_seq = mnist_test_seq
     config_lib.validate(config)
   result = evaluation.Evaluator(config, model, split=split).evaluate(params)
+  result["step"] = int(state["step"])  # the checkpoint's training step
   name = f"eval_{split}{'_teacher_forced' if teacher_forced else ''}.json"
   with open(os.path.join(workdir, name), "w") as f:
     json.dump(result, f, indent=2)

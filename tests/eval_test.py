@@ -24,6 +24,7 @@ def test_evaluate_run_matches_the_trainers_final_test_metrics(quick_run):
   assert final["split"] == "test"
   np.testing.assert_allclose(result["future_ce"], final["future_ce"], rtol=1e-6)
   assert result["num_sequences"] == config.eval.num_test_sequences
+  assert result["step"] == final["step"] == config.train.num_steps
   for key in (
     "future_sse",
     "future_mae",

@@ -114,6 +114,25 @@ def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
   assert saved == {k: cell[k] for k in ("wall_seconds", "resumed_after_step")}
 
 
+def test_a_longer_budget_trains_on_and_rescores_a_copied_cell(tmp_path):
+  row = next(r for r in table2.ROWS if r.name == "future_conditional")
+  short = table2.row_config(row, "mnist", "quick", 0)
+  steps = short.train.num_steps
+  with short.unlocked():
+    short.train.num_steps = short.train.checkpoint_every_steps = steps // 2
+  first = table2.run_cell(short, str(tmp_path))
+  saved = tmp_path / "eval_test_teacher_forced.json"
+  assert json.loads(saved.read_text())["step"] == steps // 2
+  longer = table2.row_config(row, "mnist", "quick", 0, num_steps=steps)
+  assert longer.train.num_steps == steps
+  cell = table2.run_cell(longer, str(tmp_path))
+  assert cell["resumed_after_step"] == steps // 2
+  assert json.loads(saved.read_text())["step"] == steps
+  assert cell["future_ce_teacher_forced"] != first["future_ce_teacher_forced"]
+  with pytest.raises(ValueError, match="num_steps must be positive"):
+    table2.row_config(row, "mnist", "quick", 0, num_steps=-1)
+
+
 def test_real_reference_points_by_hand():
   import numpy as np
 
