@@ -12,7 +12,12 @@ paper | ours | difference in the paper's unit, and today's units.
 
 Each (column, row, seed) trains in its own workdir; finished ones are read
 back and unfinished ones resume, so an interrupted table picks up where it
-stopped.
+stopped. `--num_steps` gives every cell another budget; cells copied from a
+shorter table's workdir then train on from their last checkpoint.
+
+A conditional future predictor runs free on its own previous predictions, as
+at test time; it is also scored fed the true previous frame (one step ahead),
+as the authors' released 2015 code validates.
 
 Scales (per row and seed):
   quick  seconds; a smoke test of the whole pipeline.

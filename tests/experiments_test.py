@@ -52,6 +52,16 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
   markdown = table2.to_markdown(table)
   assert "| Composite Model | 344.9 |" in markdown
   assert markdown.count("(fed true frames: ") == 2  # conditional patch rows
+  for row in table["rows"]:  # run free, difference, fed true frames
+    m = row["mnist"]
+    if row["name"] == "autoencoder":
+      continue
+    line = markdown.split(f"| {row['title']} |")[1].split("\n")[0]
+    cells = [c.strip() for c in line.split("|")]
+    assert cells[1] == table2._fmt(m["ce"])
+    paper = m["paper"]
+    assert cells[2] == (f"{m['ce']['mean'] - paper:+.1f}" if paper else "-")
+    assert cells[3] == table2._fmt(m["ce_teacher_forced"])
   assert "stand-in" in markdown
 
 
