@@ -17,7 +17,10 @@ they compute the same loss. The timed steps alternate between the
 implementations (one step of each, --steps times), so that a change in the
 machine's load hits all of them alike. It prints steps/s (the median), the
 ratio of ours to each peer, achieved GFLOP/s from the FLOP count below, the
-fraction of a matmul peak it measures itself, and compile (first-step) time.
+fraction of a matmul peak it measures itself, compile (first-step) time, and
+the page faults per step: fresh memory pages the kernel had to map and zero,
+which XLA's per-step buffers cost on Linux unless glibc keeps freed memory
+(README, "Training speed against Flax and PyTorch").
 
 FLOPs per step: the matmuls every implementation must run. Forward =
 2B[T*D*4H + (T + 2K)*H*4H + 2K*H*D] (input projection, recurrent matmuls,
@@ -28,6 +31,7 @@ to the frames, which no one computes: step = 3 x forward - 2B*T*D*4H.
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -297,14 +301,20 @@ def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
   # Timed steps alternate between the implementations, so that all of them
   # see the same machine load; each gets the median of its `steps` times.
   times = {name: [] for name in runs}
+  faults = dict.fromkeys(runs, 0)  # fresh pages the kernel had to map
   for _ in range(steps):
     for name, run in runs.items():
+      before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
       start = time.perf_counter()
       run()
       times[name].append(time.perf_counter() - start)
+      faults[name] += (
+        resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+      )
   for name in runs:
     seconds = float(np.median(times[name]))
     result[name].update(
+      page_faults_per_step=faults[name] / steps,
       steps_per_s=1 / seconds,
       gflops=flops_per_step(H, B) / seconds / 1e9,
       fraction_of_peak=flops_per_step(H, B) / seconds / 1e9 / peak,
@@ -346,7 +356,8 @@ def main(argv):
           print(
             f"H={H:5d} B={B:3d} {name:5s} {x['steps_per_s']:7.2f} steps/s"
             f"  {x['gflops']:6.1f} GFLOP/s ({x['fraction_of_peak']:.0%} of "
-            f"peak)  first step {x['first_step_s']:.1f} s  ours is "
+            f"peak)  first step {x['first_step_s']:.1f} s  "
+            f"{x['page_faults_per_step']:6.0f} page faults/step  ours is "
             f"{x['ours_speedup']:.2f}x"
           )
   if FLAGS.output:

@@ -16,6 +16,8 @@ def test_benchmark_at_tiny_size_checks_equal_losses():
   assert result["ours"]["ours_speedup"] == 1.0
   assert result["flax"]["steps_per_s"] > 0
   assert result["gflop_per_step"] == train_step.flops_per_step(8, 2) / 1e9
+  for name in ("ours", "flax"):
+    assert result[name]["page_faults_per_step"] >= 0
 
 
 def _tiny_gpu_args(**overrides):
