@@ -108,13 +108,19 @@ def test_figures_are_written(quick_table):
     assert gif.n_frames == 7  # 4 input + 3 future frames at quick scale
 
 
-def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
-  row = next(r for r in table2.ROWS if r.name == "future")
+def _train_half_a_cell(row_name: str, workdir: str):
+  """Trains a quick cell for half its steps, as an interrupted (or shorter)
+  run leaves it; returns the row, the full step count and the cell."""
+  row = next(r for r in table2.ROWS if r.name == row_name)
   config = table2.row_config(row, "mnist", "quick", 0)
   steps = config.train.num_steps
   with config.unlocked():
     config.train.num_steps = config.train.checkpoint_every_steps = steps // 2
-  table2.run_cell(config, str(tmp_path))  # interrupted at half the steps
+  return row, steps, table2.run_cell(config, workdir)
+
+
+def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
+  row, steps, _ = _train_half_a_cell("future", str(tmp_path))
   first = json.loads((tmp_path / "wall_seconds.json").read_text())
   assert "resumed_after_step" not in first
   whole = table2.row_config(row, "mnist", "quick", 0)
@@ -125,12 +131,7 @@ def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
 
 
 def test_a_longer_budget_trains_on_and_rescores_a_copied_cell(tmp_path):
-  row = next(r for r in table2.ROWS if r.name == "future_conditional")
-  short = table2.row_config(row, "mnist", "quick", 0)
-  steps = short.train.num_steps
-  with short.unlocked():
-    short.train.num_steps = short.train.checkpoint_every_steps = steps // 2
-  first = table2.run_cell(short, str(tmp_path))
+  row, steps, first = _train_half_a_cell("future_conditional", str(tmp_path))
   saved = tmp_path / "eval_test_teacher_forced.json"
   assert json.loads(saved.read_text())["step"] == steps // 2
   longer = table2.row_config(row, "mnist", "quick", 0, num_steps=steps)

@@ -12,10 +12,10 @@ Two loops that numpy can only run as many small array operations:
 Each has a numpy twin that gives identical results (paste.paste_max_numpy,
 moving_mnist.trajectories with backend="numpy"), used when numba is missing
 and as the oracle in the tests. `compiled()` returns the kernels, or None
-when numba does not import, and `for_backend` picks by the "auto", "numba"
-or "numpy" argument of the generator; they compile on first use (a second or two) and
-are cached beside this file, so later processes load them at once. Both
-release the GIL.
+when numba does not import, and `for_backend` picks by the generator's
+"auto", "numba" or "numpy" argument. They compile on first use (a second or
+two) and are cached beside this file, so later processes load them at once.
+Both release the GIL.
 """
 
 import functools
