@@ -1,7 +1,8 @@
 """Times our training step against the LSTMs researchers would otherwise use.
 
   python benchmarks/train_step.py [--hidden=256,1024] [--batch=16,80] \
-      [--steps=10] [--output=runs/bench_train_step.json]
+      [--steps=10] [--impls=ours,flax,torch] \
+      [--output=runs/bench_train_step.json]
 
 For each hidden size H and batch size B, in one process and one run, the
 composite model (10 input, 10 reconstructed, 10 future frames of 4,096
@@ -20,7 +21,9 @@ ratio of ours to each peer, achieved GFLOP/s from the FLOP count below, the
 fraction of a matmul peak it measures itself, compile (first-step) time, and
 the page faults per step: fresh memory pages the kernel had to map and zero,
 which XLA's per-step buffers cost on Linux unless glibc keeps freed memory
-(README, "Training speed against Flax and PyTorch").
+(README, "Training speed against Flax and PyTorch"). The implementations
+share the process's allocator, so one's allocations can change another's
+page faults; `--impls=flax` (say) times one of them alone.
 
 FLOPs per step: the matmuls every implementation must run. Forward =
 2B[T*D*4H + (T + 2K)*H*4H + 2K*H*D] (input projection, recurrent matmuls,
@@ -282,12 +285,23 @@ def torch_peer(
   return run
 
 
-def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
+IMPLS = ("ours", "flax", "torch")
+
+
+def bench(
+  H: int, B: int, steps: int, peak: float, use_torch: bool, impls=IMPLS
+) -> dict:
+  """Times the implementations in `impls` (PyTorch only with `use_torch`).
+  Our state is built in any case: it holds the weights all start from."""
   inputs, future = random_batch(B)
   params, run_ours = ours(H, B, inputs, future)
-  runs = {"ours": run_ours, "flax": flax_peer(H, params, inputs, future)}
-  if use_torch:
+  runs = {"ours": run_ours}
+  if "flax" in impls:
+    runs["flax"] = flax_peer(H, params, inputs, future)
+  if use_torch and "torch" in impls:
     runs["torch"] = torch_peer(H, params, inputs, future)
+  if "ours" not in impls:
+    del runs["ours"]
   # The first step of each starts from the same weights and batch.
   result = {
     "hidden": H,
@@ -319,7 +333,7 @@ def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
       gflops=flops_per_step(H, B) / seconds / 1e9,
       fraction_of_peak=flops_per_step(H, B) / seconds / 1e9 / peak,
     )
-  ref = result["ours"]["first_loss"]
+  ref = result[next(iter(runs))]["first_loss"]
   for name in runs:
     np.testing.assert_allclose(
       result[name]["first_loss"],
@@ -327,9 +341,10 @@ def bench(H: int, B: int, steps: int, peak: float, use_torch: bool) -> dict:
       rtol=1e-4,
       err_msg=f"{name} computes another loss",
     )
-    result[name]["ours_speedup"] = (
-      result["ours"]["steps_per_s"] / result[name]["steps_per_s"]
-    )
+    if "ours" in runs:
+      result[name]["ours_speedup"] = (
+        result["ours"]["steps_per_s"] / result[name]["steps_per_s"]
+      )
   return result
 
 
@@ -348,17 +363,18 @@ def main(argv):
   results = []
   for H in (int(h) for h in FLAGS.hidden):
     for B in (int(b) for b in FLAGS.batch):
-      r = bench(H, B, FLAGS.steps, peak, use_torch)
+      r = bench(H, B, FLAGS.steps, peak, use_torch, tuple(FLAGS.impls))
       results.append(r)
-      for name in ("ours", "flax", "torch"):
+      for name in IMPLS:
         if name in r:
           x = r[name]
+          ratio = x.get("ours_speedup")
           print(
             f"H={H:5d} B={B:3d} {name:5s} {x['steps_per_s']:7.2f} steps/s"
             f"  {x['gflops']:6.1f} GFLOP/s ({x['fraction_of_peak']:.0%} of "
             f"peak)  first step {x['first_step_s']:.1f} s  "
-            f"{x['page_faults_per_step']:6.0f} page faults/step  ours is "
-            f"{x['ours_speedup']:.2f}x"
+            f"{x['page_faults_per_step']:6.0f} page faults/step"
+            + (f"  ours is {ratio:.2f}x" if ratio else "")
           )
   if FLAGS.output:
     os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
@@ -372,5 +388,11 @@ if __name__ == "__main__":
   flags.DEFINE_list("batch", ["16"], "Batch sizes B.")
   flags.DEFINE_integer("steps", 10, "Timed steps per implementation.")
   flags.DEFINE_bool("no_torch", False, "Leave PyTorch out.")
+  flags.DEFINE_list(
+    "impls",
+    list(IMPLS),
+    "Implementations to time; one alone runs in a process of its own "
+    "(no ratio is printed then).",
+  )
   flags.DEFINE_string("output", "runs/bench_train_step.json", "JSON results.")
   app.run(main)

@@ -113,6 +113,9 @@ def _check_choices(config) -> None:
   _choice(config, "model.handoff", ("transition", "copy"))
   _choice(config, "model.initializer", lstm.INITIALIZERS)
   _choice(config, "model.matmul_dtype", models.MATMUL_DTYPES)
+  _choice(
+    config, "model.conditioning_in_training", models.TRAINING_CONDITIONING
+  )
   _choice(config, "data.dataset", ("moving_mnist", "patches"))
   _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
   _choice(config, "data.bounce", ("authors", "reflect"))

@@ -8,8 +8,12 @@ layer:
   future       outputs the K frames that follow the input (future predictor).
 
 Both decoders make the composite model. A decoder is *conditional* (fed the
-previous frame: the ground truth while training, its own previous output at
-evaluation) or *unconditioned* (fed nothing).
+previous frame) or *unconditioned* (fed nothing). By default a conditional
+decoder is fed the ground truth while training and its own previous output at
+evaluation, as the authors' slides describe; `conditioning_in_training=
+"generated"` feeds it its own previous output while training too (the
+paper's text: "the last generated frame"), so that training and test run it
+the same way.
 
 The hand-off from encoder to decoder follows the authors' code: with
 `handoff="transition"` (their default) the encoder state is the decoder's
@@ -40,6 +44,7 @@ DECODER_SETS = {
   "composite": ("reconstruct", "future"),
 }
 MATMUL_DTYPES = ("float32", "bfloat16")
+TRAINING_CONDITIONING = ("ground_truth", "generated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,9 @@ class ModelConfig:
   num_future: int = 10  # frames the future predictor outputs (K)
   conditional_reconstruct: bool = False
   conditional_future: bool = False
+  # What a conditional decoder is fed while training: "ground_truth" (the
+  # previous true frame) or "generated" (its own previous output).
+  conditioning_in_training: str = "ground_truth"
   reverse_reconstruction: bool = True  # False: the unreversed ablation
   handoff: str = "transition"  # "transition" | "copy"
   peepholes: bool = False
@@ -267,10 +275,19 @@ class UnsupervisedLSTM(nn.Module):
 def conditioning(config: ModelConfig, train: bool) -> dict[str, str]:
   """What each decoder is fed: "unconditioned", "teacher-forced" (the ground
   truth) or "free-running" (its own previous output)."""
+  if config.conditioning_in_training not in TRAINING_CONDITIONING:
+    raise ValueError(
+      f"Unknown conditioning_in_training "
+      f"{config.conditioning_in_training!r}; choose one of "
+      f"{TRAINING_CONDITIONING}."
+    )
+  generated = config.conditioning_in_training == "generated"
   modes = {}
   for name in DECODER_SETS[config.decoders]:
     if not getattr(config, f"conditional_{name}"):
       modes[name] = "unconditioned"
+    elif train and generated:
+      modes[name] = "free-running"
     elif train or (
       config.teacher_forced_reconstruction_at_eval
       if name == "reconstruct"

@@ -20,6 +20,14 @@ def test_benchmark_at_tiny_size_checks_equal_losses():
     assert result[name]["page_faults_per_step"] >= 0
 
 
+def test_benchmark_times_one_implementation_alone():
+  result = train_step.bench(
+    H=8, B=2, steps=1, peak=100.0, use_torch=False, impls=("flax",)
+  )
+  assert "ours" not in result and result["flax"]["steps_per_s"] > 0
+  assert "ours_speedup" not in result["flax"]
+
+
 def _tiny_gpu_args(**overrides):
   fields = dict(
     hidden=8,

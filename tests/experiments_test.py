@@ -29,8 +29,9 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
   workdir, table = quick_table
   names = [row["name"] for row in table["rows"]]
   assert names == [r.name for r in table2.ROWS]
+  spec = {r.name: r for r in table2.ROWS}
   for row in table["rows"]:
-    paper = paper_numbers.TABLE2.get(row["name"])
+    paper = paper_numbers.TABLE2.get(spec[row["name"]].paper_row or row["name"])
     mnist = row["mnist"]
     assert mnist["paper"] == (paper and paper["mnist_ce"])
     if row["name"] == "autoencoder":
@@ -39,16 +40,21 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
       assert 0 < mnist["ce"]["mean"] < 2000
     # Conditional future predictors are also scored fed the true frames.
     forced = mnist["ce_teacher_forced"]
-    if row["name"].endswith("_conditional"):
+    if spec[row["name"]].conditional_future:
       assert 0 < forced["mean"] < 2000 and forced != mnist["ce"]
-      assert row["patches"]["se_teacher_forced"]["mean"] > 0
     else:
       assert forced is None
-    if paper:  # the paper's four rows also run on image patches
+    if spec[row["name"]].on_patches and paper:  # the paper's four rows
       assert row["patches"]["paper"] == paper["patches_se"]
       assert row["patches"]["se"]["mean"] > 0
+      if spec[row["name"]].conditional_future:
+        assert row["patches"]["se_teacher_forced"]["mean"] > 0
     else:
       assert "patches" not in row
+  for name in ("future_conditional", "future_conditional_generated"):
+    with open(f"{workdir}/mnist/{name}/seed_0/config.json") as f:
+      fed = json.load(f)["model"]["conditioning_in_training"]
+    assert fed == spec[name].conditioning_in_training
   markdown = table2.to_markdown(table)
   assert "| Composite Model | 344.9 |" in markdown
   assert markdown.count("(fed true frames: ") == 2  # conditional patch rows
@@ -68,7 +74,7 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
 def test_finished_cells_are_read_back_not_retrained(quick_table):
   workdir, table = quick_table
   before = _metric_lines(workdir)
-  assert len(before) == 6 + 4  # every Moving MNIST and patches cell
+  assert len(before) == 8 + 4  # every Moving MNIST and patches cell
   again = table2.build_table("quick", workdir)
   assert _metric_lines(workdir) == before  # nothing trained or evaluated
   assert json.dumps(again["rows"]) == json.dumps(table["rows"])

@@ -241,3 +241,90 @@ def test_released_code_teacher_forces_the_future_at_eval():
   free = _model(decoders="future", conditional_future=True)
   free_out, _ = free.apply(params, x, f, train=False)
   assert not np.allclose(free_out["future"], out["future"])
+
+
+def test_generated_conditioning_trains_the_decoder_as_it_is_tested():
+  model = _model(
+    conditional_future=True,
+    conditioning_in_training="generated",
+  )
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)
+  train_out, aux = model.apply(params, x, f, train=True)
+  assert aux["conditioning"] == {
+    "reconstruct": "unconditioned",
+    "future": "free-running",
+  }
+  test_out, _ = model.apply(params, x, train=False)
+  np.testing.assert_array_equal(train_out["future"], test_out["future"])
+  # The same weights trained on the ground truth give other outputs.
+  truth, _ = _model(conditional_future=True).apply(params, x, f, train=True)
+  assert not np.allclose(truth["future"], train_out["future"])
+
+
+def test_generated_conditioning_backpropagates_through_the_fed_back_frames():
+  # The loss depends on the readout directly and through every frame fed
+  # back; the gradient must carry both, as finite differences (float64)
+  # measure.
+  model = _model(
+    decoders="future",
+    conditional_future=True,
+    conditioning_in_training="generated",
+  )
+  with jax.enable_x64(True):
+    x, f = jax.tree.map(lambda v: v.astype(jnp.float64), _data())
+    params = jax.tree.map(
+      lambda v: v.astype(jnp.float64), model.init(jax.random.key(0), x, f)
+    )
+    readout = params["params"]["decoder_future"]["readout"]
+
+    def with_readout(r):
+      decoder = dict(params["params"]["decoder_future"], readout=r)
+      return {"params": dict(params["params"], decoder_future=decoder)}
+
+    def loss(r):
+      out, _ = model.apply(with_readout(r), x, f, train=True)
+      return losses.frame_loss(out["future"], f, "binary").mean()
+
+    # The same outputs with the fed-back frames held fixed: no feedback path.
+    out, _ = model.apply(params, x, f, train=True)
+    fed_BxKxD = jax.nn.sigmoid(out["future"])
+
+    def decode_fed(module, x, fed):
+      carries = module.encode(x)
+      return module.decoders["future"](carries, fed, K, D, free_running=False)
+
+    def loss_fed_fixed(r):
+      out = model.apply(with_readout(r), x, fed_BxKxD, method=decode_fed)
+      return losses.frame_loss(out, f, "binary").mean()
+
+    np.testing.assert_allclose(loss_fed_fixed(readout), loss(readout))
+    keys = jax.random.split(jax.random.key(1), 2)
+    direction = {
+      name: jax.random.normal(k, readout[name].shape, jnp.float64)
+      for k, name in zip(keys, sorted(readout))
+    }
+
+    def shifted(scale):
+      return {n: readout[n] + scale * direction[n] for n in readout}
+
+    def along(grad):
+      return float(sum(jnp.sum(grad[n] * direction[n]) for n in readout))
+
+    eps = 1e-6
+    numeric = float(loss(shifted(eps)) - loss(shifted(-eps))) / (2 * eps)
+    full = along(jax.grad(loss)(readout))
+    fixed = along(jax.grad(loss_fed_fixed)(readout))
+  np.testing.assert_allclose(full, numeric, rtol=1e-6)
+  # Leaving out the feedback path is a visible error at this precision.
+  assert abs(fixed - numeric) > 100 * abs(full - numeric), (full, fixed)
+
+
+def test_conditioning_in_training_is_validated():
+  model = _model(conditional_future=True, conditioning_in_training="sampled")
+  with pytest.raises(ValueError, match="sampled"):
+    model.init(jax.random.key(0), *_data())
+  config = composite.get_config("quick")
+  config.model.conditioning_in_training = "sampled"
+  with pytest.raises(config_lib.ConfigError, match="sampled"):
+    config_lib.validate(config)

@@ -119,6 +119,40 @@ GOLDEN_LOSS = 1079.3793  # nats/frame, reconstruction + future
 GOLDEN_GRAD_NORM = 36.2287
 
 
+def test_steps_write_the_gradients_over_one_reused_buffer(tmp_path):
+  config = _quick(tmp_path)
+  mesh = train.make_mesh(1)
+  model = models.build_model(config.model)
+  digits = input_pipeline.load_train_digits(config)
+  step = train.make_train_step(config, model, mesh)
+  state = train.create_train_state(
+    config, model, *input_pipeline.train_batch(config, digits, 1), mesh
+  )
+  loss_fn = train.make_loss_fn(config, model)
+  addresses = []
+  for k in range(1, 4):
+    batch = train.shard_batch(
+      mesh, *input_pipeline.train_batch(config, digits, k)
+    )
+    (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params, *batch
+    )
+    expected = jax.tree.map(np.asarray, grads)
+    state, metrics = step(state, *batch)
+    np.testing.assert_allclose(float(metrics["loss"]), float(loss), rtol=1e-6)
+    # The buffer now holds this step's gradients ...
+    jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+      jax.tree.map(np.asarray, step._grads),
+      expected,
+    )
+    # ... in the same memory every step: no fresh allocation.
+    addresses.append(
+      [a.unsafe_buffer_pointer() for a in jax.tree.leaves(step._grads)]
+    )
+  assert addresses[0] == addresses[1] == addresses[2]
+
+
 def test_paper_optimizer_moves_no_weight_more_than_1e4(tmp_path):
   config = _quick(tmp_path, future_conditional.get_config)
   config.optim.name = "paper"

@@ -41,6 +41,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   m.num_future = 10  # frames the future predictor outputs
   m.conditional_reconstruct = False  # fed the previous frame, or nothing
   m.conditional_future = False  # fed the previous frame, or nothing
+  # What a conditional decoder is fed while training: "ground_truth" (the
+  # true previous frame, as the authors' code and slides) | "generated" (its
+  # own previous output, as the paper's text and as at test time).
+  m.conditioning_in_training = "ground_truth"
   m.reverse_reconstruction = True  # reconstruct the input in reverse order
   m.handoff = "transition"  # "transition" (authors' default) | "copy"
   m.peepholes = True  # the paper's cell has peephole connections
