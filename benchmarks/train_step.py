@@ -293,15 +293,15 @@ def bench(
 ) -> dict:
   """Times the implementations in `impls` (PyTorch only with `use_torch`).
   Our state is built in any case: it holds the weights all start from."""
+  if not impls or set(impls) - set(IMPLS):
+    raise ValueError(f"impls must be some of {IMPLS}, not {impls!r}.")
   inputs, future = random_batch(B)
   params, run_ours = ours(H, B, inputs, future)
-  runs = {"ours": run_ours}
+  runs = {"ours": run_ours} if "ours" in impls else {}
   if "flax" in impls:
     runs["flax"] = flax_peer(H, params, inputs, future)
   if use_torch and "torch" in impls:
     runs["torch"] = torch_peer(H, params, inputs, future)
-  if "ours" not in impls:
-    del runs["ours"]
   # The first step of each starts from the same weights and batch.
   result = {
     "hidden": H,

@@ -26,6 +26,10 @@ def test_benchmark_times_one_implementation_alone():
   )
   assert "ours" not in result and result["flax"]["steps_per_s"] > 0
   assert "ours_speedup" not in result["flax"]
+  with pytest.raises(ValueError, match="jax"):
+    train_step.bench(
+      H=8, B=2, steps=1, peak=1.0, use_torch=False, impls=("jax",)
+    )
 
 
 def _tiny_gpu_args(**overrides):

@@ -31,7 +31,8 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
   assert names == [r.name for r in table2.ROWS]
   spec = {r.name: r for r in table2.ROWS}
   for row in table["rows"]:
-    paper = paper_numbers.TABLE2.get(spec[row["name"]].paper_row or row["name"])
+    r = spec[row["name"]]
+    paper = paper_numbers.TABLE2.get(r.paper_row or r.name)
     mnist = row["mnist"]
     assert mnist["paper"] == (paper and paper["mnist_ce"])
     if row["name"] == "autoencoder":
@@ -40,14 +41,14 @@ def test_quick_table2_has_every_row_beside_the_paper(quick_table):
       assert 0 < mnist["ce"]["mean"] < 2000
     # Conditional future predictors are also scored fed the true frames.
     forced = mnist["ce_teacher_forced"]
-    if spec[row["name"]].conditional_future:
+    if r.conditional_future:
       assert 0 < forced["mean"] < 2000 and forced != mnist["ce"]
     else:
       assert forced is None
-    if spec[row["name"]].on_patches and paper:  # the paper's four rows
+    if r.on_patches and paper:  # the paper's four rows
       assert row["patches"]["paper"] == paper["patches_se"]
       assert row["patches"]["se"]["mean"] > 0
-      if spec[row["name"]].conditional_future:
+      if r.conditional_future:
         assert row["patches"]["se_teacher_forced"]["mean"] > 0
     else:
       assert "patches" not in row
