@@ -108,7 +108,8 @@ def main(argv):
       print(
         f"       XLA: arguments {x['arguments']:.2f} GiB, outputs "
         f"{x['outputs']:.2f} GiB ({x['aliased']:.2f} GiB of them reuse "
-        f"donated arguments), temporaries {x['temporaries']:.2f} GiB"
+        f"donated arguments), temporaries {x['temporaries']:.2f} GiB "
+        f"({r['xla']['temporaries'] / 2**20:.1f} MiB)"
       )
   if FLAGS.output:
     os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)

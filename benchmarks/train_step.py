@@ -221,7 +221,7 @@ def torch_modules(H: int, ours_params, num_layers: int = 1, device="cpu"):
     m = torch.nn.Linear(H, D)
     with torch.no_grad():
       m.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).T.copy()))
-      m.bias.copy_(torch.from_numpy(np.asarray(p["bias"])))
+      m.bias.copy_(torch.from_numpy(np.array(p["bias"])))
     return m.to(device)
 
   def stack(p):

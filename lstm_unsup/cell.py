@@ -135,10 +135,18 @@ def matmul(x: Array, w: Array, out_dtype: Any = None) -> Array:
   return jnp.dot(x.astype(w.dtype), w, preferred_element_type=out_dtype)
 
 
-def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
-  """Input-side gate pre-activations of all steps in one matmul: T x B x 4H."""
+def project_inputs(
+  params: LayerParams,
+  x_NxD: Array | None,
+  T: int | None = None,
+  B: int | None = None,
+) -> Array:
+  """Input-side gate pre-activations, bias included, of inputs with any
+  leading axes (time and batch, in either order): one matmul, N x 4H.
+  A layer fed nothing (`x_NxD=None`) gets its bias broadcast to T x B x 4H.
+  """
   bias = params["bias"]
-  if x_TxBxD is None:
+  if x_NxD is None:
     return jnp.broadcast_to(bias, (T, B, bias.shape[0]))
   if "w_input" not in params:
     raise ValueError(
@@ -147,12 +155,12 @@ def project_inputs(params: LayerParams, x_TxBxD: Array | None, T: int, B: int):
     )
   w = params["w_input"]
   gates_x = jnp.einsum(
-    "tbd,dg->tbg",
-    x_TxBxD.astype(w.dtype),
+    "...d,dg->...g",
+    x_NxD.astype(w.dtype),
     w,
     preferred_element_type=bias.dtype,
   )
-  return gates_x + bias[None, None]
+  return gates_x + bias.reshape((1,) * (gates_x.ndim - 1) + bias.shape)
 
 
 def gate_values(

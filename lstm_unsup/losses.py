@@ -8,8 +8,9 @@ the official code prints as Dec/Fut (lstm_combo.py GetLoss).
 
 - Binary data (Moving MNIST): Bernoulli cross-entropy of the grey-level
   targets in [0, 1] (not binarised) under p = sigmoid(logits). We compute it
-  from the logits with log-sigmoid, so it needs no epsilon; the official code
-  adds 1e-10 inside the logs, which only matters for saturated pixels.
+  from the logits in a stable form, so it needs no epsilon (the official
+  code adds 1e-10 inside the logs, which only matters for saturated pixels),
+  with a hand-written backward pass that keeps only p - y for it.
 - Real-valued data (image patches): 0.5 * ||pred - target||^2 per frame.
 
 `target_entropy` and `per_position_prior_ce` are reference points for
@@ -34,24 +35,58 @@ def _sum_pixels(x: jax.Array) -> jax.Array:
   return jnp.sum(x, axis=tuple(range(2, x.ndim)))
 
 
+def _cross_entropy_pixels(logits, targets):
+  # -[y log sigmoid(l) + (1 - y) log sigmoid(-l)], written as
+  # max(l, 0) - l y + log(1 + exp(-|l|)): stable, and one expression that
+  # XLA fuses into the reduction over pixels.
+  return (
+    jnp.maximum(logits, 0.0)
+    - logits * targets
+    + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+  )
+
+
+@jax.custom_vjp
+def _cross_entropy_sums(logits, targets):
+  return _sum_pixels(_cross_entropy_pixels(logits, targets))
+
+
+def _cross_entropy_fwd(logits, targets):
+  # The residual is the gradient, sigmoid(logit) - y, made while the logits
+  # are at hand: autodiff of the log-sigmoids would keep several arrays of
+  # the logits' size alive until the backward pass.
+  residuals = (jax.nn.sigmoid(logits) - targets, logits)
+  return _cross_entropy_sums(logits, targets), residuals
+
+
+def _cross_entropy_bwd(residuals, g_BxK):
+  dlogits, logits = residuals
+  g = jnp.reshape(g_BxK, g_BxK.shape + (1,) * (logits.ndim - 2))
+  # d/dy of the cross-entropy is -logit; unused in training, where XLA then
+  # drops it and the logits residual with it.
+  return dlogits * g, -logits * g
+
+
+_cross_entropy_sums.defvjp(_cross_entropy_fwd, _cross_entropy_bwd)
+
+
 def bernoulli_cross_entropy(
   logits_BxKxD: jax.Array, targets_BxKxD: jax.Array
 ) -> jax.Array:
   """Per-frame Bernoulli cross-entropy from logits, summed over pixels.
 
   Per pixel: -[y log p + (1 - y) log(1 - p)] with p = sigmoid(logit) and y a
-  grey level in [0, 1]. Trailing axes may be any frame shape.
+  grey level in [0, 1]. Trailing axes may be any frame shape. Its gradient
+  is the familiar p - y (with respect to the logits) and -logit (targets).
 
   Returns:
     Array of shape (B, K) in nats per frame.
   """
   logits = jnp.asarray(logits_BxKxD)
   targets = jnp.asarray(targets_BxKxD, dtype=logits.dtype)
-  ce = -(
-    targets * jax.nn.log_sigmoid(logits)
-    + (1.0 - targets) * jax.nn.log_sigmoid(-logits)
-  )
-  return _sum_pixels(ce)
+  if logits.ndim < 2:
+    raise ValueError(f"expected at least (B, K) axes, got shape {logits.shape}")
+  return _cross_entropy_sums(logits, jnp.broadcast_to(targets, logits.shape))
 
 
 def squared_error(

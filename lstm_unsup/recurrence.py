@@ -29,14 +29,19 @@ def _masked(valid_Bx1, new, old):
   return new if valid_Bx1 is None else jnp.where(valid_Bx1, new, old)
 
 
-def _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
-  """The time loop; also returns what the backward pass needs."""
+def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
+  """The time loop; also returns what the backward pass needs.
+
+  A layer fed nothing has `gates_x=None` and runs `steps` steps on the
+  pre-activations bias + h W_recurrent, so no T x B x 4H array of biases is
+  made; otherwise `bias` is None (it is inside gates_x).
+  """
 
   def body(carry, inputs):
     c, h = carry
     gx_BxG, valid_B = inputs
     valid = None if valid_B is None else valid_B[:, None]
-    z = gx_BxG + matmul(h, w_rec)  # in w_rec's dtype, accumulated wider
+    z = (bias[None] if gx_BxG is None else gx_BxG) + matmul(h, w_rec)
     c_new, h_new = pointwise(z, c, peep, *fns)
     c_new = _masked(valid, c_new.astype(c.dtype), c)
     h_new = _masked(valid, h_new.astype(h.dtype), h)
@@ -44,27 +49,29 @@ def _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
     return (c_new, h_new), (out, z, c, h)
 
   (c, h), (outs, zs, cs, hs) = jax.lax.scan(
-    body, (c0, h0), (gates_x, mask), unroll=unroll
+    body, (c0, h0), (gates_x, mask), length=steps, unroll=unroll
   )
   return (c, h, outs), (zs, cs, hs)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
-def _scan_custom(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
-  return _forward_scan(w_rec, peep, gates_x, c0, h0, mask, fns, unroll)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7, 8, 9))
+def _scan_custom(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
+  args = (w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps)
+  return _forward_scan(*args)[0]
 
 
-def _scan_custom_fwd(w_rec, peep, gates_x, c0, h0, mask, fns, unroll):
-  out, (zs, cs, hs) = _forward_scan(
-    w_rec, peep, gates_x, c0, h0, mask, fns, unroll
-  )
-  return out, (w_rec, peep, zs, cs, hs, mask)
+def _scan_custom_fwd(
+  w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps
+):
+  args = (w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps)
+  out, (zs, cs, hs) = _forward_scan(*args)
+  return out, (w_rec, peep, bias, zs, cs, hs, mask)
 
 
-def _scan_custom_bwd(fns, unroll, residuals, cotangents):
+def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
   """Reverse scan for the per-step gradients; the weight gradient of all
   steps is then one large matmul instead of T small accumulations."""
-  w_rec, peep, zs, cs, hs, mask = residuals
+  w_rec, peep, bias, zs, cs, hs, mask = residuals
   dc_T, dh_T, douts = cotangents
   w_rec_T = w_rec.T
 
@@ -99,7 +106,11 @@ def _scan_custom_bwd(fns, unroll, residuals, cotangents):
     dzs.astype(w_rec.dtype),
     preferred_element_type=jnp.promote_types(w_rec.dtype, jnp.float32),
   )
-  return dw_rec.astype(w_rec.dtype), dpeep, dzs, dc0, dh0, None
+  if bias is None:  # fed inputs: the bias gradient flows through gates_x
+    dbias, dgates_x = None, dzs
+  else:
+    dbias, dgates_x = dzs.sum(axis=(0, 1)).astype(bias.dtype), None
+  return (dw_rec.astype(w_rec.dtype), dpeep, dbias, dgates_x, dc0, dh0, None)
 
 
 _scan_custom.defvjp(_scan_custom_fwd, _scan_custom_bwd)
@@ -107,10 +118,11 @@ _scan_custom.defvjp(_scan_custom_fwd, _scan_custom_bwd)
 
 def scan_layer(
   params: LayerParams,
-  gates_x_TxBxG: Array,
+  gates_x_TxBxG: Array | None,
   carry: Carry,
   mask_TxB: Array | None = None,
   *,
+  num_steps: int | None = None,
   unroll: int = 1,
   custom_grad: bool = True,
   gate_fn: Callable = jax.nn.sigmoid,
@@ -118,18 +130,29 @@ def scan_layer(
 ) -> tuple[Carry, Array]:
   """Runs one layer over time. Masked steps keep the carry and output 0.
 
+  `gates_x_TxBxG` holds the input-side pre-activations, bias included
+  (`cell.project_inputs`); None runs a layer fed nothing for `num_steps`
+  steps (or the mask's length), on its bias alone.
+
   With `custom_grad` the backward pass is our own reverse scan (the same
   gradients as autodiff, checked by the tests, but faster); without it JAX
   differentiates the loop.
   """
+  fed_nothing = gates_x_TxBxG is None
+  if fed_nothing and num_steps is None:
+    if mask_TxB is None:
+      raise ValueError("A layer fed nothing needs num_steps or a mask.")
+    num_steps = mask_TxB.shape[0]
   args = (
     params["w_recurrent"],
     params.get("w_peephole"),
+    params["bias"] if fed_nothing else None,
     gates_x_TxBxG,
     *carry,
     mask_TxB,
     (gate_fn, activation_fn),
     unroll,
+    num_steps if fed_nothing else None,
   )
   if custom_grad:
     c, h, outs = _scan_custom(*args)
@@ -182,15 +205,23 @@ def run_stack(
   if initial_carries is None:
     initial_carries = [zero_carry(batch_size, H, state_dtype) for _ in layers]
   mask_TxB = None if mask_BxT is None else jnp.swapaxes(mask_BxT, 0, 1)
-  h_TxBxH = None if x_BxTxD is None else jnp.swapaxes(x_BxTxD, 0, 1)
+  h_TxBxH = None
   finals = []
-  for params, carry in zip(layers, initial_carries):
-    gates_x = project_inputs(params, h_TxBxH, num_steps, batch_size)
+  for k, (params, carry) in enumerate(zip(layers, initial_carries)):
+    gates_x = None  # a layer fed nothing adds its bias inside the loop
+    if k == 0 and x_BxTxD is not None:
+      # Projected in the inputs' own order and then put time-major: the
+      # weight gradient then reads the inputs where they are, instead of
+      # keeping a time-major copy of them alive until the backward pass.
+      gates_x = jnp.swapaxes(project_inputs(params, x_BxTxD), 0, 1)
+    elif h_TxBxH is not None:
+      gates_x = project_inputs(params, h_TxBxH)
     carry, h_TxBxH = scan_layer(
       params,
       gates_x,
       tuple(carry),
       mask_TxB,
+      num_steps=num_steps,
       unroll=unroll,
       custom_grad=custom_grad,
       **kwargs,

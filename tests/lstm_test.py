@@ -363,6 +363,35 @@ def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
   assert np.abs(np.asarray(got[0]["layer_0"]["w_recurrent"])).sum() > 0
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_custom_backward_pass_equals_autodiff_when_fed_nothing(masked):
+  # A stack fed nothing adds its bias inside the loop, and the custom
+  # backward pass sums the bias gradient itself.
+  carries = _two_layer_carries()
+  kwargs = dict(features=H, num_layers=2, peepholes=True, initializer="torch")
+  fast, slow = LSTM(**kwargs), LSTM(custom_grad=False, **kwargs)
+  params = fast.init(jax.random.key(3), None, carries, num_steps=T)["params"]
+  params = jax.tree.map(lambda a: a + 0.1, params)  # nonzero biases
+  lengths = jnp.array([T, 3, 0]) if masked else None
+  weights = jax.random.normal(jax.random.key(8), (B, T, H))
+
+  def loss(model, params, carries):
+    out, finals = model.apply(
+      {"params": params}, None, carries, num_steps=T, seq_lengths=lengths
+    )
+    return jnp.sum(out * weights) + sum(jnp.sum(c**2) for c, _ in finals)
+
+  grad = functools.partial(jax.grad, argnums=(0, 1))
+  want = grad(functools.partial(loss, slow))(params, carries)
+  got = grad(functools.partial(loss, fast))(params, carries)
+  jax.tree.map(
+    lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
+    got,
+    want,
+  )
+  assert np.abs(np.asarray(got[0]["layer_0"]["bias"])).sum() > 0
+
+
 def _dot_dtypes(fn, *args) -> set[tuple[str, ...]]:
   """(lhs, rhs, result) dtypes of every matmul in fn's jaxpr, loops included."""
   found = set()
