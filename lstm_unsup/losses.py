@@ -84,8 +84,6 @@ def bernoulli_cross_entropy(
   """
   logits = jnp.asarray(logits_BxKxD)
   targets = jnp.asarray(targets_BxKxD, dtype=logits.dtype)
-  if logits.ndim < 2:
-    raise ValueError(f"expected at least (B, K) axes, got shape {logits.shape}")
   return _cross_entropy_sums(logits, jnp.broadcast_to(targets, logits.shape))
 
 
