@@ -154,13 +154,15 @@ def project_inputs(
       "nothing); call it without inputs."
     )
   w = params["w_input"]
-  gates_x = jnp.einsum(
-    "...d,dg->...g",
-    x_NxD.astype(w.dtype),
+  # Flattened to one 2-D matmul: its weight gradient is then a 2-D matmul
+  # too, which XLA runs on the CPU without copying the gradient transposed
+  # first (it did for the gradient of a 3-D einsum, which sums two axes).
+  gates_NxG = jnp.dot(
+    x_NxD.reshape(-1, x_NxD.shape[-1]).astype(w.dtype),
     w,
     preferred_element_type=bias.dtype,
   )
-  return gates_x + bias.reshape((1,) * (gates_x.ndim - 1) + bias.shape)
+  return (gates_NxG + bias[None]).reshape(x_NxD.shape[:-1] + bias.shape)
 
 
 def gate_values(

@@ -135,8 +135,11 @@ class Decoder(nn.Module):
       return self._free_run(stack, readout, carries, num_steps, frame_dim)
     if copy and n > 0:
       h_BxKxH = jnp.concatenate([carries[-1][1][:, None], h_BxKxH], axis=1)
-    # The readout of all steps is one matmul after the scan.
-    return _at_least_float32(readout(h_BxKxH))
+    # The readout of all steps is one 2-D matmul after the scan (2-D for the
+    # same reason as in cell.project_inputs).
+    B, K, H = h_BxKxH.shape
+    logits_NxD = readout(h_BxKxH.reshape(B * K, H))
+    return _at_least_float32(logits_NxD.reshape(B, K, -1))
 
   def _free_run(self, stack, readout, carries, num_steps, frame_dim):
     """Feeds back the decoder's own previous output (after the sigmoid)."""

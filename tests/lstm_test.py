@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_unsup import lstm
+from lstm_unsup import lstm, recurrence
 from lstm_unsup.lstm import LSTM, params_from_flax
 
 B, T, D, H = 3, 5, 4, 6
@@ -322,11 +322,24 @@ def _two_layer_carries():
   )
 
 
+@pytest.fixture(params=["hoisted transpose", "by transpose"])
+def backward_form(request, monkeypatch):
+  """Runs a test with each form of the backward recurrent matmul: at these
+  small sizes the threshold would otherwise pick the first alone."""
+  by_transpose = request.param == "by transpose"
+  monkeypatch.setattr(
+    recurrence, "BY_TRANSPOSE_MIN_BYTES", 0 if by_transpose else 2**62
+  )
+  return request.param
+
+
 @pytest.mark.parametrize(
   "peepholes, act, masked",
   [(False, "tanh", False), (True, "tanh", True), (True, "relu", False)],
 )
-def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
+def test_custom_backward_pass_equals_autodiff(
+  peepholes, act, masked, backward_form
+):
   x = jax.random.normal(jax.random.key(7), (B, T, D))
   carries = _two_layer_carries()
   kwargs = dict(
@@ -364,7 +377,9 @@ def test_custom_backward_pass_equals_autodiff(peepholes, act, masked):
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_custom_backward_pass_equals_autodiff_when_fed_nothing(masked):
+def test_custom_backward_pass_equals_autodiff_when_fed_nothing(
+  masked, backward_form
+):
   # A stack fed nothing adds its bias inside the loop, and the custom
   # backward pass sums the bias gradient itself.
   carries = _two_layer_carries()
@@ -439,7 +454,9 @@ def test_bfloat16_matmuls_keep_float32_parameters_and_state():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_bfloat16_custom_backward_pass_is_close_to_autodiff(masked):
+def test_bfloat16_custom_backward_pass_is_close_to_autodiff(
+  masked, backward_form
+):
   x = jax.random.normal(jax.random.key(7), (B, T, D))
   carries = _two_layer_carries()
   kwargs = dict(
@@ -475,3 +492,27 @@ def test_bfloat16_custom_backward_pass_is_close_to_autodiff(masked):
   # The custom backward pass's own matmuls run in bfloat16 too.
   dots = _dot_dtypes(grad(functools.partial(loss, fast)), params, x, carries)
   assert ("bfloat16", "bfloat16", "float32") in dots, dots
+
+
+@pytest.mark.parametrize("hidden, transposed", [(256, True), (512, False)])
+def test_large_recurrent_weights_are_not_transposed_in_the_backward_pass(
+  hidden, transposed
+):
+  # From 4 MiB (H=512 in float32) the backward matmul contracts the weights
+  # as they are stored; smaller ones get one hoisted transposed copy.
+  w = jnp.zeros((hidden, 4 * hidden))
+  dz = jnp.ones((2, 4 * hidden))
+
+  def times_w_T(w, dz):
+    return recurrence._recurrent_backward_matmul(w)(dz)
+
+  eqns = jax.make_jaxpr(times_w_T)(w, dz).eqns
+  weight_transposes = [
+    e
+    for e in eqns
+    if e.primitive.name == "transpose" and e.invars[0].aval.shape == w.shape
+  ]
+  assert bool(weight_transposes) == transposed
+  w = jax.random.normal(jax.random.key(0), w.shape)
+  want = dz @ w.T  # float32 sums of 4H terms, in another order
+  np.testing.assert_allclose(times_w_T(w, dz), want, rtol=1e-5, atol=1e-3)
