@@ -195,13 +195,14 @@ def _at_least_float32(x: Array) -> Array:
   return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
+def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+  if value not in choices:
+    raise ValueError(f"Unknown {field} {value!r}; choose one of {choices}.")
+
+
 def matmul_dtype(config: ModelConfig) -> Any:
   """The LSTMs' and readouts' `dtype`: None (the parameters') for float32."""
-  if config.matmul_dtype not in MATMUL_DTYPES:
-    raise ValueError(
-      f"Unknown matmul_dtype {config.matmul_dtype!r}; choose one of "
-      f"{MATMUL_DTYPES}."
-    )
+  _check_choice("matmul_dtype", config.matmul_dtype, MATMUL_DTYPES)
   return None if config.matmul_dtype == "float32" else jnp.bfloat16
 
 
@@ -278,12 +279,11 @@ class UnsupervisedLSTM(nn.Module):
 def conditioning(config: ModelConfig, train: bool) -> dict[str, str]:
   """What each decoder is fed: "unconditioned", "teacher-forced" (the ground
   truth) or "free-running" (its own previous output)."""
-  if config.conditioning_in_training not in TRAINING_CONDITIONING:
-    raise ValueError(
-      f"Unknown conditioning_in_training "
-      f"{config.conditioning_in_training!r}; choose one of "
-      f"{TRAINING_CONDITIONING}."
-    )
+  _check_choice(
+    "conditioning_in_training",
+    config.conditioning_in_training,
+    TRAINING_CONDITIONING,
+  )
   generated = config.conditioning_in_training == "generated"
   modes = {}
   for name in DECODER_SETS[config.decoders]:
