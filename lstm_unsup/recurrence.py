@@ -6,7 +6,9 @@ per-step gradients of the pre-activations, and then the recurrent weight
 gradient of all steps as one large matmul, instead of the T small
 accumulations that autodiff of the loop makes; large recurrent weights are
 contracted as stored there, never transposed. It equals JAX's autodiff of
-the same loop (`custom_grad=False`), which the tests check.
+the same loop (`custom_grad=False`), which the tests check. A layer fed
+inputs and started from zeros (`run_stack` without initial carries) skips
+its first step's recurrent matmul, whose input is zero, in both passes.
 """
 
 import functools
@@ -35,24 +37,42 @@ def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
 
   A layer fed nothing has `gates_x=None` and runs `steps` steps on the
   pre-activations bias + h W_recurrent, so no T x B x 4H array of biases is
-  made; otherwise `bias` is None (it is inside gates_x).
+  made; otherwise `bias` is None (it is inside gates_x). A layer fed inputs
+  and started from zeros (`c0 = h0 = None`) runs its first step outside the
+  loop and without the recurrent matmul, whose input h is zero there.
   """
 
-  def body(carry, inputs):
+  def advance(carry, inputs, recurrent=True):
     c, h = carry
     gx_BxG, valid_B = inputs
     valid = None if valid_B is None else valid_B[:, None]
-    z = (bias[None] if gx_BxG is None else gx_BxG) + matmul(h, w_rec)
+    z = bias[None] if gx_BxG is None else gx_BxG
+    if recurrent:
+      z = z + matmul(h, w_rec)
     c_new, h_new = pointwise(z, c, peep, *fns)
     c_new = _masked(valid, c_new.astype(c.dtype), c)
     h_new = _masked(valid, h_new.astype(h.dtype), h)
     out = _masked(valid, h_new, jnp.zeros_like(h_new))
     return (c_new, h_new), (out, z, c, h)
 
-  (c, h), (outs, zs, cs, hs) = jax.lax.scan(
-    body, (c0, h0), (gates_x, mask), length=steps, unroll=unroll
-  )
-  return (c, h, outs), (zs, cs, hs)
+  def loop(carry, xs, length):
+    return jax.lax.scan(advance, carry, xs, length=length, unroll=unroll)
+
+  if c0 is not None:
+    (c, h), (outs, zs, cs, hs) = loop((c0, h0), (gates_x, mask), steps)
+    return (c, h, outs), (None, zs, cs, hs)
+  B, H = gates_x.shape[1], w_rec.shape[0]
+  zeros = jnp.zeros((B, H), jnp.promote_types(w_rec.dtype, jnp.float32))
+  first, rest = _split_first_step((gates_x, mask))
+  carry, (out0, z0, _, _) = advance((zeros, zeros), first, recurrent=False)
+  (c, h), (outs, zs, cs, hs) = loop(carry, rest, None)
+  outs = jnp.concatenate([out0[None], outs])
+  return (c, h, outs), (z0, zs, cs, hs)
+
+
+def _split_first_step(tree):
+  """(step 0, steps 1..T-1) of time-major arrays; None stays None."""
+  return jax.tree.map(lambda a: a[0], tree), jax.tree.map(lambda a: a[1:], tree)
 
 
 # Recurrent weights at least this large are never transposed in the backward
@@ -99,18 +119,18 @@ def _scan_custom_fwd(
   w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps
 ):
   args = (w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps)
-  out, (zs, cs, hs) = _forward_scan(*args)
-  return out, (w_rec, peep, bias, zs, cs, hs, mask)
+  out, (z0, zs, cs, hs) = _forward_scan(*args)
+  return out, (w_rec, peep, bias, z0, zs, cs, hs, mask)
 
 
 def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
   """Reverse scan for the per-step gradients; the weight gradient of all
   steps is then one large matmul instead of T small accumulations."""
-  w_rec, peep, bias, zs, cs, hs, mask = residuals
+  w_rec, peep, bias, z0, zs, cs, hs, mask = residuals
   dc_T, dh_T, douts = cotangents
   times_w_rec_T = _recurrent_backward_matmul(w_rec)
 
-  def body(carry, inputs):
+  def back(carry, inputs, recurrent=True):
     dc, dh, dpeep = carry
     z, c_prev, dout, valid_B = inputs
     valid = None if valid_B is None else valid_B[:, None]
@@ -119,28 +139,39 @@ def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
     live_dh = _masked(valid, dh + dout, jnp.zeros_like(dh))
     _, vjp = jax.vjp(lambda z, c, p: pointwise(z, c, p, *fns), z, c_prev, peep)
     dz, dc_prev, dp = vjp((live_dc, live_dh))
-    dh_prev = _masked(valid, times_w_rec_T(dz), dh)
+    # From zeros, the first step's h was no input: nothing to pass back.
+    dh_prev = _masked(valid, times_w_rec_T(dz), dh) if recurrent else None
     dc_prev = _masked(valid, dc_prev, dc)
     if dpeep is not None:
       dpeep = dpeep + dp
     return (dc_prev, dh_prev, dpeep), dz
 
+  zero_start = z0 is not None
+  if zero_start:
+    first, (douts, mask) = _split_first_step((douts, mask))
   dpeep0 = None if peep is None else jnp.zeros_like(peep)
   (dc0, dh0, dpeep), dzs = jax.lax.scan(
-    body,
+    back,
     (dc_T, dh_T, dpeep0),
     (zs, cs, douts, mask),
     reverse=True,
     unroll=unroll,
   )
   # Like the forward matmuls: operands in w_rec's dtype, sums in float32
-  # (or wider), the result in w_rec's dtype as custom_vjp requires.
+  # (or wider), the result in w_rec's dtype as custom_vjp requires. A zero
+  # start's first step read h = 0, so its term is left out.
   dw_rec = jnp.einsum(
     "tbh,tbg->hg",
     hs.astype(w_rec.dtype),
     dzs.astype(w_rec.dtype),
     preferred_element_type=jnp.promote_types(w_rec.dtype, jnp.float32),
   )
+  if zero_start:
+    zeros = jnp.zeros_like(dc0)
+    inputs = (z0, zeros, *first)
+    (_, _, dpeep), dz0 = back((dc0, dh0, dpeep), inputs, recurrent=False)
+    dzs = jnp.concatenate([dz0[None], dzs])
+    dc0 = dh0 = None  # the zeros it started from are no inputs
   if bias is None:  # fed inputs: the bias gradient flows through gates_x
     dbias, dgates_x = None, dzs
   else:
@@ -154,7 +185,7 @@ _scan_custom.defvjp(_scan_custom_fwd, _scan_custom_bwd)
 def scan_layer(
   params: LayerParams,
   gates_x_TxBxG: Array | None,
-  carry: Carry,
+  carry: Carry | None,
   mask_TxB: Array | None = None,
   *,
   num_steps: int | None = None,
@@ -167,7 +198,8 @@ def scan_layer(
 
   `gates_x_TxBxG` holds the input-side pre-activations, bias included
   (`cell.project_inputs`); None runs a layer fed nothing for `num_steps`
-  steps (or the mask's length), on its bias alone.
+  steps (or the mask's length), on its bias alone. `carry=None` starts a
+  layer fed inputs from zeros, and skips its first recurrent matmul.
 
   With `custom_grad` the backward pass is our own reverse scan (the same
   gradients as autodiff, checked by the tests, but faster); without it JAX
@@ -178,6 +210,10 @@ def scan_layer(
     if mask_TxB is None:
       raise ValueError("A layer fed nothing needs num_steps or a mask.")
     num_steps = mask_TxB.shape[0]
+  if carry is None:
+    if fed_nothing:
+      raise ValueError("A layer fed nothing needs an initial carry.")
+    carry = (None, None)
   args = (
     params["w_recurrent"],
     params.get("w_peephole"),
@@ -238,7 +274,12 @@ def run_stack(
   elif initial_carries is not None:
     batch_size = initial_carries[0][0].shape[0]
   if initial_carries is None:
-    initial_carries = [zero_carry(batch_size, H, state_dtype) for _ in layers]
+    # Layers fed inputs start from None, zeros that skip the first recurrent
+    # matmul (`scan_layer`); a stack fed nothing starts from real zeros.
+    start = (
+      None if x_BxTxD is not None else zero_carry(batch_size, H, state_dtype)
+    )
+    initial_carries = [start for _ in layers]
   mask_TxB = None if mask_BxT is None else jnp.swapaxes(mask_BxT, 0, 1)
   h_TxBxH = None
   finals = []
@@ -254,7 +295,7 @@ def run_stack(
     carry, h_TxBxH = scan_layer(
       params,
       gates_x,
-      tuple(carry),
+      None if carry is None else tuple(carry),
       mask_TxB,
       num_steps=num_steps,
       unroll=unroll,

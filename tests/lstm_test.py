@@ -322,6 +322,14 @@ def _two_layer_carries():
   )
 
 
+def _stack_loss(model, params, x, carries, lengths, weights):
+  """A scalar that reads every output and both parts of every final carry."""
+  out, finals = model.apply({"params": params}, x, carries, seq_lengths=lengths)
+  return jnp.sum(out * weights) + sum(
+    jnp.sum(c**2) + jnp.sum(jnp.sin(h)) for c, h in finals
+  )
+
+
 @pytest.fixture(params=["hoisted transpose", "by transpose"])
 def backward_form(request, monkeypatch):
   """Runs a test with each form of the backward recurrent matmul: at these
@@ -354,20 +362,13 @@ def test_custom_backward_pass_equals_autodiff(
   lengths = jnp.array([T, 3, 0]) if masked else None
   weights = jax.random.normal(jax.random.key(8), (B, T, H))
 
-  def loss(model, params, x, carries):
-    out, finals = model.apply(
-      {"params": params}, x, carries, seq_lengths=lengths
-    )
-    return jnp.sum(out * weights) + sum(
-      jnp.sum(c**2) + jnp.sum(jnp.sin(h)) for c, h in finals
+  def grads(model):
+    loss = functools.partial(_stack_loss, model)
+    return jax.grad(loss, argnums=(0, 1, 2))(
+      params, x, carries, lengths, weights
     )
 
-  want = jax.grad(functools.partial(loss, slow), argnums=(0, 1, 2))(
-    params, x, carries
-  )
-  got = jax.grad(functools.partial(loss, fast), argnums=(0, 1, 2))(
-    params, x, carries
-  )
+  want, got = grads(slow), grads(fast)
   jax.tree.map(
     lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
     got,
@@ -407,23 +408,64 @@ def test_custom_backward_pass_equals_autodiff_when_fed_nothing(
   assert np.abs(np.asarray(got[0]["layer_0"]["bias"])).sum() > 0
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_stack_started_from_zeros_skips_no_gradient(masked, backward_form):
+  # Without initial carries, each layer runs its first step without the
+  # recurrent matmul (h is zero there). Outputs, final carries and gradients
+  # must equal those of explicit zero carries, with either backward pass.
+  x = jax.random.normal(jax.random.key(7), (B, T, D))
+  kwargs = dict(features=H, num_layers=2, peepholes=True, initializer="torch")
+  fast, slow = LSTM(**kwargs), LSTM(custom_grad=False, **kwargs)
+  params = _init(fast, x)
+  lengths = jnp.array([T, 1, 0]) if masked else None
+  zeros = tuple((jnp.zeros((B, H)), jnp.zeros((B, H))) for _ in range(2))
+  weights = jax.random.normal(jax.random.key(8), (B, T, H))
+
+  def value_and_grads(model, carries):
+    loss = functools.partial(_stack_loss, model)
+    return jax.value_and_grad(loss, argnums=(0, 1))(
+      params, x, carries, lengths, weights
+    )
+
+  want = value_and_grads(slow, zeros)
+  for model in (fast, slow):
+    got = value_and_grads(model, None)
+    jax.tree.map(
+      lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
+      got,
+      want,
+    )
+  # The skipped matmul: one fewer recurrent product in the loop than steps.
+  eqns = jax.make_jaxpr(lambda p: fast.apply({"params": p}, x))(params).eqns
+  loops = [e for e in _all_eqns(eqns) if e.primitive.name == "scan"]
+  assert sorted(e.params["length"] for e in loops) == [T - 1, T - 1]
+
+
+def test_a_layer_fed_nothing_needs_a_carry():
+  params = lstm.init_layer(jax.random.key(0), None, H)
+  with pytest.raises(ValueError, match="needs an initial carry"):
+    lstm.scan_layer(params, None, None, num_steps=T)
+
+
+def _all_eqns(eqns):
+  """Every equation, those inside loops and custom rules included."""
+  for eqn in eqns:
+    yield eqn
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (list, tuple)) else [param]:
+        if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
+          yield from _all_eqns(sub.jaxpr.eqns)
+        elif hasattr(sub, "eqns"):
+          yield from _all_eqns(sub.eqns)
+
+
 def _dot_dtypes(fn, *args) -> set[tuple[str, ...]]:
   """(lhs, rhs, result) dtypes of every matmul in fn's jaxpr, loops included."""
   found = set()
-
-  def walk(jaxpr):
-    for eqn in jaxpr.eqns:
-      if eqn.primitive.name == "dot_general":
-        avals = [v.aval for v in (*eqn.invars, *eqn.outvars)]
-        found.add(tuple(str(a.dtype) for a in avals))
-      for param in eqn.params.values():
-        for sub in param if isinstance(param, (list, tuple)) else [param]:
-          if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
-            walk(sub.jaxpr)  # a ClosedJaxpr
-          elif hasattr(sub, "eqns"):
-            walk(sub)
-
-  walk(jax.make_jaxpr(fn)(*args).jaxpr)
+  for eqn in _all_eqns(jax.make_jaxpr(fn)(*args).jaxpr.eqns):
+    if eqn.primitive.name == "dot_general":
+      avals = [v.aval for v in (*eqn.invars, *eqn.outvars)]
+      found.add(tuple(str(a.dtype) for a in avals))
   return found
 
 
