@@ -61,10 +61,9 @@ def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
   if c0 is not None:
     (c, h), (outs, zs, cs, hs) = loop((c0, h0), (gates_x, mask), steps)
     return (c, h, outs), (None, zs, cs, hs)
-  B, H = gates_x.shape[1], w_rec.shape[0]
-  zeros = jnp.zeros((B, H), jnp.promote_types(w_rec.dtype, jnp.float32))
+  start = zero_carry(gates_x.shape[1], w_rec.shape[0], _state_dtype(w_rec))
   first, rest = _split_first_step((gates_x, mask))
-  carry, (out0, z0, _, _) = advance((zeros, zeros), first, recurrent=False)
+  carry, (out0, z0, _, _) = advance(start, first, recurrent=False)
   (c, h), (outs, zs, cs, hs) = loop(carry, rest, None)
   outs = jnp.concatenate([out0[None], outs])
   return (c, h, outs), (z0, zs, cs, hs)
@@ -232,6 +231,11 @@ def scan_layer(
   return (c, h), outs
 
 
+def _state_dtype(w_rec: Array):
+  """State stays in float32 (or wider) even when weights are narrower."""
+  return jnp.promote_types(w_rec.dtype, jnp.float32)
+
+
 def zero_carry(batch_size: int, features: int, dtype=jnp.float32) -> Carry:
   zeros = jnp.zeros((batch_size, features), dtype)
   return zeros, zeros
@@ -267,8 +271,7 @@ def run_stack(
     gate_fn=activation(gate_fn), activation_fn=activation(activation_fn)
   )
   H = layers[0]["w_recurrent"].shape[0]
-  # State stays in float32 (or wider) even when weights are narrower.
-  state_dtype = jnp.promote_types(layers[0]["w_recurrent"].dtype, jnp.float32)
+  state_dtype = _state_dtype(layers[0]["w_recurrent"])
   if x_BxTxD is not None:
     batch_size, num_steps = x_BxTxD.shape[:2]
   elif initial_carries is not None:

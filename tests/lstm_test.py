@@ -330,6 +330,15 @@ def _stack_loss(model, params, x, carries, lengths, weights):
   )
 
 
+def _assert_trees_close(got, want):
+  """Leaf by leaf, to float32 tolerance (custom gradients against autodiff)."""
+  jax.tree.map(
+    lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
+    got,
+    want,
+  )
+
+
 @pytest.fixture(params=["hoisted transpose", "by transpose"])
 def backward_form(request, monkeypatch):
   """Runs a test with each form of the backward recurrent matmul: at these
@@ -369,11 +378,7 @@ def test_custom_backward_pass_equals_autodiff(
     )
 
   want, got = grads(slow), grads(fast)
-  jax.tree.map(
-    lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
-    got,
-    want,
-  )
+  _assert_trees_close(got, want)
   assert np.abs(np.asarray(got[0]["layer_0"]["w_recurrent"])).sum() > 0
 
 
@@ -400,11 +405,7 @@ def test_custom_backward_pass_equals_autodiff_when_fed_nothing(
   grad = functools.partial(jax.grad, argnums=(0, 1))
   want = grad(functools.partial(loss, slow))(params, carries)
   got = grad(functools.partial(loss, fast))(params, carries)
-  jax.tree.map(
-    lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
-    got,
-    want,
-  )
+  _assert_trees_close(got, want)
   assert np.abs(np.asarray(got[0]["layer_0"]["bias"])).sum() > 0
 
 
@@ -430,11 +431,7 @@ def test_a_stack_started_from_zeros_skips_no_gradient(masked, backward_form):
   want = value_and_grads(slow, zeros)
   for model in (fast, slow):
     got = value_and_grads(model, None)
-    jax.tree.map(
-      lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6),
-      got,
-      want,
-    )
+    _assert_trees_close(got, want)
   # The skipped matmul: one fewer recurrent product in the loop than steps.
   eqns = jax.make_jaxpr(lambda p: fast.apply({"params": p}, x))(params).eqns
   loops = [e for e in _all_eqns(eqns) if e.primitive.name == "scan"]
