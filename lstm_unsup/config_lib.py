@@ -34,6 +34,7 @@ RESUMABLE_CHANGES = (
   "train.keep_checkpoints",
   "train.num_devices",
   "train.skip_nonfinite",
+  "optim.native",  # the same update, rounded as XLA or the kernel rounds
   "eval.",
   "data.data_dir",
   "data.source",

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lstm_unsup import fused_adam
+
 PyTree = Any
 DecayMask = PyTree | Callable[[PyTree], PyTree]
 
@@ -78,19 +80,46 @@ class ClippedAdamState(NamedTuple):
   nu: PyTree
 
 
+class FusedGradientTransformation(NamedTuple):
+  """An optax transformation that can also apply itself in one step.
+
+  `init` and `update` are optax's. `apply(grads, state, params)` returns
+  `(new_params, new_state)`, equal to `update` followed by
+  `optax.apply_updates`, but free to update the parameters in place
+  (`apply_gradients` below uses it when it is there).
+  """
+
+  init: optax.TransformInitFn
+  update: optax.TransformUpdateFn
+  apply: Callable[[PyTree, Any, PyTree], tuple[PyTree, Any]]
+
+
+def apply_gradients(tx, grads, opt_state, params):
+  """`(new_params, new_opt_state)`: `tx.apply` if `tx` has one, else
+  `tx.update` followed by `optax.apply_updates`."""
+  if isinstance(tx, FusedGradientTransformation):
+    return tx.apply(grads, opt_state, params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
 def clipped_adam(
   learning_rate: float | optax.Schedule,
   clip_norm: float | None = 1.0,
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
-) -> optax.GradientTransformation:
+  native: bool = True,
+) -> FusedGradientTransformation:
   """Global-norm clipping followed by Adam, as one transformation.
 
   Equal to optax.chain(optax.clip_by_global_norm(clip_norm),
   optax.adam(learning_rate, b1, b2, eps)): gradients whose global norm
   exceeds `clip_norm` are scaled by clip_norm / norm. The scale is folded
   into the moment updates instead of materialising clipped gradients.
+  With `native` (and a C++ compiler, on the CPU), `apply` updates each
+  float32 parameter and its moments in one pass of a compiled kernel
+  (`fused_adam.py`); otherwise it is the same maths through XLA.
   """
   schedule = (
     learning_rate
@@ -99,41 +128,67 @@ def clipped_adam(
   )
 
   def init_fn(params: PyTree) -> ClippedAdamState:
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    return ClippedAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+    # Two trees of zeros, not one twice: `apply` may write both in place.
+    mu, nu = (jax.tree.map(jnp.zeros_like, params) for _ in range(2))
+    return ClippedAdamState(count=jnp.zeros([], jnp.int32), mu=mu, nu=nu)
 
-  def update_fn(grads, state, params=None):
-    del params
+  def coefficients(grads, state):
+    """The step's clipping scale, learning rate, bias corrections, count."""
     if clip_norm is None:
       scale = jnp.ones([], jnp.float32)
     else:
       g_norm = optax.tree.norm(grads)
       scale = jnp.where(g_norm < clip_norm, 1.0, clip_norm / g_norm)
-
-    def first(g, m):
-      return (1 - b1) * (g * scale.astype(g.dtype)) + b1 * m
-
-    def second(g, v):
-      return (1 - b2) * jnp.square(g * scale.astype(g.dtype)) + b2 * v
-
-    # Two maps rather than one returning pairs, so tuples inside the params
-    # tree stay unambiguous; under jit XLA fuses them into one pass.
-    mu = jax.tree.map(first, grads, state.mu)
-    nu = jax.tree.map(second, grads, state.nu)
     count = optax.safe_increment(state.count)
     lr = schedule(state.count)  # optax evaluates the schedule pre-increment
-    c1 = 1 - b1**count
-    c2 = 1 - b2**count
+    return scale, lr, 1 - b1**count, 1 - b2**count, count
 
-    def step(m, v):
-      m_hat = m / c1.astype(m.dtype)
-      v_hat = v / c2.astype(v.dtype)
-      return -lr * m_hat / (jnp.sqrt(v_hat) + eps)
+  def first(g, m, scale):
+    return (1 - b1) * (g * scale.astype(g.dtype)) + b1 * m
 
-    updates = jax.tree.map(step, mu, nu)
+  def second(g, v, scale):
+    return (1 - b2) * jnp.square(g * scale.astype(g.dtype)) + b2 * v
+
+  def step(m, v, lr, c1, c2):
+    m_hat = m / c1.astype(m.dtype)
+    v_hat = v / c2.astype(v.dtype)
+    return -lr * m_hat / (jnp.sqrt(v_hat) + eps)
+
+  def update_fn(grads, state, params=None):
+    del params
+    scale, lr, c1, c2, count = coefficients(grads, state)
+    # Two maps rather than one returning pairs, so tuples inside the params
+    # tree stay unambiguous; under jit XLA fuses them into one pass.
+    mu = jax.tree.map(lambda g, m: first(g, m, scale), grads, state.mu)
+    nu = jax.tree.map(lambda g, v: second(g, v, scale), grads, state.nu)
+    updates = jax.tree.map(lambda m, v: step(m, v, lr, c1, c2), mu, nu)
     return updates, ClippedAdamState(count=count, mu=mu, nu=nu)
 
-  return optax.GradientTransformation(init_fn, update_fn)
+  def apply_fn(grads, state, params):
+    if not (native and fused_adam.available()):
+      updates, state = update_fn(grads, state)
+      return optax.apply_updates(params, updates), state
+    scale, lr, c1, c2, count = coefficients(grads, state)
+    k = jnp.stack([scale, lr, c1, c2]).astype(jnp.float32)
+    treedef = jax.tree.structure(params)
+    trees = (params, state.mu, state.nu, grads)
+    new_p, new_m, new_v = [], [], []
+    for p, m, v, g in zip(*(treedef.flatten_up_to(t) for t in trees)):
+      if all(x.dtype == jnp.float32 for x in (p, m, v, g)):
+        p, m, v = fused_adam.clipped_adam_leaf(
+          p, m, v, g, k, b1=b1, b2=b2, eps=eps
+        )
+      else:  # the kernel is float32 only: XLA for this leaf
+        m, v = first(g, m, scale), second(g, v, scale)
+        p = optax.apply_updates(p, step(m, v, lr, c1, c2))
+      new_p.append(p)
+      new_m.append(m)
+      new_v.append(v)
+    unflatten = treedef.unflatten
+    new_state = ClippedAdamState(count, unflatten(new_m), unflatten(new_v))
+    return unflatten(new_p), new_state
+
+  return FusedGradientTransformation(init_fn, update_fn, apply_fn)
 
 
 def adam(
@@ -146,12 +201,14 @@ def adam(
   b2: float = 0.999,
   eps: float = 1e-8,
   fused: bool = True,
+  native: bool = True,
 ) -> optax.GradientTransformation:
   """Adam with global-norm clipping (`clip_norm=None` disables it).
 
   The schedule is `make_schedule(learning_rate, warmup_steps, decay_steps,
   final_lr_fraction)`: constant by default. `fused=False` uses the optax
-  chain instead of `clipped_adam`.
+  chain instead of `clipped_adam`; `native=False` keeps `clipped_adam` off
+  its compiled CPU kernel.
   """
   _check_positive(clip_norm=clip_norm, eps=eps)
   if not (0 <= b1 < 1 and 0 <= b2 < 1):
@@ -160,7 +217,7 @@ def adam(
     learning_rate, warmup_steps, decay_steps, final_lr_fraction
   )
   if fused:
-    return clipped_adam(schedule, clip_norm, b1, b2, eps)
+    return clipped_adam(schedule, clip_norm, b1, b2, eps, native)
   adam_tx = optax.adam(schedule, b1=b1, b2=b2, eps=eps)
   if clip_norm is None:
     return adam_tx

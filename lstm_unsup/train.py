@@ -45,7 +45,15 @@ Array = jax.Array
 
 
 class TrainState(train_state.TrainState):
-  pass
+  def apply_gradients(self, *, grads, **kwargs):
+    """Flax's, through `optimizers.apply_gradients`: an optimiser that can
+    update the parameters in place (clipped Adam on the CPU) does so."""
+    params, opt_state = optimizers.apply_gradients(
+      self.tx, grads, self.opt_state, self.params
+    )
+    return self.replace(
+      step=self.step + 1, params=params, opt_state=opt_state, **kwargs
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -92,6 +100,7 @@ def build_optimizer(config) -> optax.GradientTransformation:
       clip_norm=o.clip_norm,
       warmup_steps=o.warmup_steps,
       decay_steps=o.decay_steps,
+      native=o.native,
     )
   return optimizers.build_optimizer(
     "paper",
