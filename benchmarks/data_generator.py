@@ -65,14 +65,16 @@ class Composite(nn.Module):
       from lstm_unsup.lstm import LSTM  # the project's cell
     except ImportError:  # fallback: Flax's own LSTM, fed zeros
       return self._flax(x_BxTxD)
-    _, carries = LSTM(HIDDEN, name="encoder")(x_BxTxD)
+
+    def stack(name):  # the paper's initialiser, as the paper's configs
+      return LSTM(HIDDEN, initializer="authors", name=name)
+
+    _, carries = stack("encoder")(x_BxTxD)
     # Unconditioned decoders are fed nothing (the project LSTM allows it).
-    recon, _ = LSTM(HIDDEN, name="decoder_reconstruct")(
+    recon, _ = stack("decoder_reconstruct")(
       None, carries, num_steps=INPUT_FRAMES
     )
-    future, _ = LSTM(HIDDEN, name="decoder_future")(
-      None, carries, num_steps=FUTURE_FRAMES
-    )
+    future, _ = stack("decoder_future")(None, carries, num_steps=FUTURE_FRAMES)
     return (
       nn.Dense(PIXELS, name="readout_reconstruct")(recon),
       nn.Dense(PIXELS, name="readout_future")(future),

@@ -4,6 +4,9 @@
       [--batch=80] [--steps=20] [--train_seconds=120] \
       [--output=runs/gpu_paper_scale.json]
 
+It writes its results as JSON and their tables as Markdown beside it
+(`to_markdown`); docs/results/gpu_paper_scale_h200.json is one such file.
+
 The model: the unconditioned composite (10 input, 10 reconstructed and 10
 future frames of 64x64 pixels), `--layers` x `--hidden` units, Adam with
 global-norm clipping. Each measurement runs in a fresh process, so that
@@ -31,6 +34,8 @@ TensorFloat-32 on NVIDIA GPUs since Ampere for both.
 On a CPU the same script runs at tiny sizes (the tests do this).
 """
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -96,6 +101,22 @@ def _peak_bytes(impl: str) -> int | None:
   return stats.get("peak_bytes_in_use")
 
 
+def _device(impl: str) -> dict:
+  """The device the implementation runs on, as its framework names it."""
+  if impl == "torch":
+    import torch  # noqa: PLC0415
+
+    if not torch.cuda.is_available():
+      return {"device": "cpu"}
+    return {
+      "device": torch.cuda.get_device_name(0),
+      "cudnn": torch.backends.cudnn.version(),
+    }
+  import jax  # noqa: PLC0415
+
+  return {"device": jax.devices()[0].device_kind}
+
+
 def speed(args, impl: str) -> dict:
   """Part 1 for one implementation, in this process."""
   inputs, future = bench.random_batch(args.batch)
@@ -123,6 +144,7 @@ def speed(args, impl: str) -> dict:
     "step_ms": 1e3 * seconds,
     "steps_per_s": 1 / seconds,
     "peak_bytes": _peak_bytes(impl),
+    **_device(impl),
   }
 
 
@@ -259,6 +281,128 @@ def _print_speed(rows):
     )
 
 
+def _torch_title(torch_lstm) -> str:
+  cudnn = bool(torch_lstm) and torch_lstm.startswith("cuDNN")
+  return "PyTorch `nn.LSTM`" + (" (cuDNN)" if cudnn else "")
+
+
+def _speed_markdown(data: dict) -> list[str]:
+  machine = data.get("machine") or {}
+  titles = {
+    "ours": "ours, no peepholes",
+    "ours_bf16": "ours, `--config.model.matmul_dtype=bfloat16`",
+    "ours_peepholes": "ours, the paper's cell (peepholes)",
+    "torch": _torch_title(machine.get("torch_lstm")) + ", same model",
+  }
+  stack = [
+    f"{name} {machine[key]}"
+    for name, key in (("JAX", "jax"), ("Flax", "flax"), ("PyTorch", "torch"))
+    if machine.get(key)
+  ]
+  if stack and machine.get("torch") and machine.get("torch_lstm"):
+    stack[-1] += f" with {machine['torch_lstm']}"
+  stack = [", ".join(stack)] if stack else []
+  if machine.get("matmul_precision"):
+    stack.append(f"float32 matmul precision: {machine['matmul_precision']}")
+  steps = data.get("steps")
+  rows = data["speed"]
+  losses = [
+    f"{titles.get(r['impl'], r['impl']).split(',')[0]} {r['first_loss']:.2f}"
+    for r in rows
+    if "error" not in r and r["impl"] in ("ours", "torch")
+  ]
+  lines = [
+    f"The composite model at {data['layers']} x {data['hidden']} units, "
+    f"batch {data['batch']} (10 + 10 + 10 frames of 4,096 pixels, Adam with "
+    "global-norm clipping), each implementation in a fresh process, from "
+    "the same weights and batch"
+    + (f" (first loss: {', '.join(losses)})" if losses else "")
+    + "; "
+    + (f"medians of {steps} timed steps" if steps else "median step times")
+    + f" on {machine.get('device') or 'one device'}"
+    + (f" ({'; '.join(stack)})" if stack else "")
+    + ".",
+    "",
+    "| implementation | ms/step | steps/s | step time vs ours | peak device "
+    "memory | first step (compile) |",
+    "|---|---|---|---|---|---|",
+  ]
+  ref = next((r for r in rows if r["impl"] == "ours" and "error" not in r), {})
+  for r in rows:
+    title = titles.get(r["impl"], r["impl"])
+    if "error" in r:
+      lines.append(f"| {title} | failed | - | - | - | - |")
+      continue
+    ratio = (
+      f"{r['step_ms'] / ref['step_ms']:.2f}x" if ref.get("step_ms") else "-"
+    )
+    memory = r.get("peak_bytes")
+    memory = "-" if memory is None else f"{memory / 2**30:.2f} GiB"
+    lines.append(
+      f"| {title} | {r['step_ms']:.2f} | {r['steps_per_s']:.1f} | {ratio} "
+      f"| {memory} | {r['first_step_s']:.1f} s |"
+    )
+  return lines
+
+
+def _seconds(x: float) -> str:
+  return f"{x:.0f}" if x >= 9.5 else f"{x:.1f}"
+
+
+def _quality_markdown(data: dict) -> list[str]:
+  runs = data["time_to_quality"]
+  machine = data.get("machine") or {}
+  done = [r for r in runs if "error" not in r]
+  target = done[0]["target"] if done else None
+  seconds = data.get("train_seconds") or (
+    done[0]["curve"][-1]["seconds"] if done else 0
+  )
+  caption = (
+    f"Time to quality: each trained for {_seconds(seconds)} s of wall clock "
+    "(the Moving MNIST generator on the host included, compilation and "
+    "evaluations excluded) from the same weights on the same batches, "
+    "evaluated"
+  )
+  if data.get("eval_seconds"):
+    caption += f" every {_seconds(data['eval_seconds'])} s"
+  if data.get("valid_sequences"):
+    caption += f" on {data['valid_sequences']:,} validation sequences"
+  if target is not None:
+    caption += f"; the target is {target} nats/frame"
+    if abs(target - paper_numbers.TABLE2["composite"]["mnist_ce"]) < 1e-6:
+      caption += ", the paper's Composite Model (Table 2)"
+  lines = [
+    caption + ".",
+    "",
+    "| implementation | steps trained | validation future cross entropy, "
+    "nats/frame (at training seconds) | reached the target |",
+    "|---|---|---|---|",
+  ]
+  titles = {"ours": "ours", "torch": _torch_title(machine.get("torch_lstm"))}
+  for r in runs:
+    title = titles.get(r["impl"], r["impl"])
+    if "error" in r:
+      lines.append(f"| {title} | failed | - | - |")
+      continue
+    curve = ", ".join(
+      f"{p['future_ce']:.1f} ({_seconds(p['seconds'])} s)" for p in r["curve"]
+    )
+    reached = r["seconds_to_target"]
+    reached = "no" if reached is None else f"after {_seconds(reached)} s"
+    lines.append(
+      f"| {title} | {r['curve'][-1]['step']:,} | {curve} | {reached} |"
+    )
+  return lines
+
+
+def to_markdown(data: dict) -> str:
+  """The speed table and the time-to-quality table of `main`'s results."""
+  lines = _speed_markdown(data)
+  if data.get("time_to_quality"):
+    lines += ["", *_quality_markdown(data)]
+  return "\n".join(lines) + "\n"
+
+
 def main(argv):
   del argv
   args = FLAGS
@@ -271,18 +415,37 @@ def main(argv):
     "hidden": args.hidden,
     "layers": args.layers,
     "batch": args.batch,
+    "steps": args.steps,
+    "train_seconds": args.train_seconds,
+    "eval_seconds": args.eval_seconds,
+    "valid_sequences": args.valid_sequences,
+    # Versions from package metadata: this process starts no device.
+    "machine": dict(
+      bench.versions("jax", "flax", "torch"),
+      matmul_precision=os.environ.get(
+        "JAX_DEFAULT_MATMUL_PRECISION", "default"
+      ),
+    ),
     "speed": [],
     "time_to_quality": [],
   }
 
-  def save():  # after each part, so that a killed run keeps what it measured
+  def save(quiet=True):  # after each part: a killed run keeps what it did
     if args.output:
-      os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
-      with open(args.output, "w") as f:
-        json.dump(result, f, indent=2)
+      with (
+        contextlib.redirect_stdout(io.StringIO())
+        if quiet
+        else contextlib.nullcontext()
+      ):
+        bench.write_results(args.output, result, "benchmarks.gpu_paper_scale")
 
   print(f"Composite, {args.layers} x {args.hidden} units, batch {args.batch}:")
   result["speed"] = [_child("speed", impl) for impl in args.impls]
+  for r in result["speed"]:
+    if r["impl"] == "torch" and r.get("cudnn"):
+      result["machine"]["torch_lstm"] = f"cuDNN {r['cudnn']}"
+    elif r["impl"] != "torch" and "device" in r:
+      result["machine"].setdefault("device", r["device"])
   save()
   _print_speed(result["speed"])
   # The same weights and batch give the same loss (peepholes add weights).
@@ -312,8 +475,7 @@ def main(argv):
         f"{r['target']} "
         + ("not reached" if reached is None else f"reached at {reached:.0f} s")
       )
-  if args.output:
-    print("Wrote", args.output)
+  save(quiet=False)
 
 
 if __name__ == "__main__":

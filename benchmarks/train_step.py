@@ -1,8 +1,10 @@
 """Times our training step against the LSTMs researchers would otherwise use.
 
-  python benchmarks/train_step.py [--hidden=256,1024] [--batch=16,80] \
+  python -m benchmarks.train_step [--hidden=256,1024] [--batch=16,80] \
       [--steps=10] [--impls=ours,flax,torch] \
       [--output=runs/bench_train_step.json]
+
+(`python benchmarks/train_step.py` works too.)
 
 For each hidden size H and batch size B, in one process and one run, the
 composite model (10 input, 10 reconstructed, 10 future frames of 4,096
@@ -23,7 +25,8 @@ ratio of ours to each peer, achieved GFLOP/s from the FLOP count below, the
 fraction of a matmul peak it measures itself, compile (first-step) time, and
 the page faults per step: fresh memory pages the kernel had to map and zero,
 which XLA's per-step buffers cost on Linux unless glibc keeps freed memory
-(README, "Training speed against Flax and PyTorch"). The implementations
+(docs/performance.md). With --output it writes the results as JSON and the
+speed table as Markdown beside it (`to_markdown`). The implementations
 share the process's allocator, so one's allocations can change another's
 page faults; `--impls=flax` (say) times one of them alone.
 
@@ -34,6 +37,7 @@ operand of each matmul) less the input projection's gradient with respect
 to the frames, which no one computes: step = 3 x forward - 2B*T*D*4H.
 """
 
+import importlib.metadata
 import json
 import os
 import resource
@@ -48,8 +52,9 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from lstm_unsup import fused_adam, losses, train
+from lstm_unsup import losses, train
 from lstm_unsup.configs import composite
+from lstm_unsup.optim import fused_adam
 
 T = K = 10
 D = 4096
@@ -98,6 +103,49 @@ def matmul_peak_gflops(n: int = 2048) -> float:
   f(a).block_until_ready()
   seconds = _median_seconds(lambda: f(a).block_until_ready(), 10)
   return 2 * n**3 / seconds / 1e9
+
+
+def versions(*packages: str) -> dict:
+  """The installed version of each package (None if not installed), read
+  from its metadata: importing nothing, so starting no device."""
+  found = {}
+  for name in packages:
+    try:
+      found[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      found[name] = None
+  return found
+
+
+def cpu() -> dict:
+  """The CPU's model name and whether it has AVX-512 (from /proc/cpuinfo,
+  where there is one), and the cores this process may run on."""
+  info = {"model": None, "avx512": None}
+  if os.path.exists("/proc/cpuinfo"):
+    with open("/proc/cpuinfo") as f:
+      lines = f.read().splitlines()
+    for line in lines:
+      key, _, value = line.partition(":")
+      if key.strip() == "model name" and info["model"] is None:
+        info["model"] = value.strip()
+      if key.strip() == "flags" and info["avx512"] is None:
+        info["avx512"] = "avx512f" in value.split()
+  affinity = getattr(os, "sched_getaffinity", None)
+  info["cores"] = len(affinity(0)) if affinity else os.cpu_count()
+  return info
+
+
+def write_results(output: str, data: dict, renderer: str) -> None:
+  """Writes `data` through `experiments.results.write`: `output` (a .json
+  path) and the Markdown beside it, with the renderer and command."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if root not in sys.path:  # run as `python benchmarks/<script>.py`
+    sys.path.insert(0, root)
+  from experiments import results  # noqa: PLC0415
+
+  workdir, name = os.path.split(output)
+  results.write(workdir or ".", os.path.splitext(name)[0], data, renderer)
+  print("Wrote", output)
 
 
 def composite_config(H: int, B: int, num_layers: int = 1, **model_fields):
@@ -350,6 +398,98 @@ def bench(
   return result
 
 
+def _number(value, spec: str, suffix: str = "") -> str:
+  return "-" if value is None else f"{value:{spec}}{suffix}"
+
+
+def to_markdown(summary: dict) -> str:
+  """The speed table of a summary that `main` wrote (fields it lacks, such
+  as page faults or first-step times, are left out)."""
+  rows = summary["results"]
+  present = [n for n in IMPLS if any(n in r for r in rows)]
+  names = {"ours": "ours", "flax": "Flax", "torch": "PyTorch"}
+  torch_version = (summary.get("versions") or {}).get("torch")
+  titles = dict(names)
+  if torch_version:
+    titles["torch"] += " " + torch_version.split("+")[0]
+  if present:  # the first rate column names the unit
+    titles[present[0]] += ", steps/s"
+  machine = summary.get("cpu") or {}
+  where = machine.get("model") or "this machine"
+  if machine.get("avx512"):
+    where += " (AVX-512)"
+  if machine.get("cores"):
+    where += f", {machine['cores']} cores"
+  steps = summary.get("steps")
+  each = f"medians of {steps} steps each" if steps else "medians"
+  stack = ", ".join(
+    f"{title} {v}"
+    for title, key in (("JAX", "jax"), ("Flax", "flax"))
+    if (v := (summary.get("versions") or {}).get(key))
+  )
+  described = {
+    "ours": "our step",
+    "flax": "`flax.linen.RNN(OptimizedLSTMCell)`",
+    "torch": "`torch.nn.LSTM`",
+  }
+  trained_by = [described[n] for n in present]
+  if len(trained_by) > 1:
+    trained_by[-1] = "and " + trained_by[-1]
+  lines = [
+    "Training steps per second of the composite model (10 + 10 + 10 frames "
+    "of 4,096 pixels, one layer, unconditioned decoders, Adam with "
+    "global-norm clipping, float32) trained by "
+    + (", " if len(trained_by) > 2 else " ").join(trained_by)
+    + f" from the same weights and batch; {each}, timed in alternation in "
+    f"one process, on "
+    f"{where}"
+    + (f" ({stack})" if stack else "")
+    + ". Matmul peak measured by the command: "
+    f"{summary['peak_gflops']:.0f} GFLOP/s (float32); the share of peak "
+    "counts only the matmuls every implementation must run."
+    + (
+      f" Ours ran its clipped Adam {summary['ours_adam']}."
+      if "ours" in present
+      else ""
+    ),
+    "",
+  ]
+  header = ["H", "batch", *(titles[n] for n in present)]
+  peers = [n for n in present if n != "ours"] if "ours" in present else []
+  header += [f"ours / {names[n]}" for n in peers]
+  header += ["ours, share of peak"] if "ours" in present else []
+  lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+  for r in rows:
+    cells = [str(r["hidden"]), str(r["batch"])]
+    cells += [_number(r.get(n, {}).get("steps_per_s"), ".2f") for n in present]
+    cells += [
+      _number(r.get(n, {}).get("ours_speedup"), ".2f", "x") for n in peers
+    ]
+    if "ours" in present:
+      cells.append(_number(r.get("ours", {}).get("fraction_of_peak"), ".0%"))
+    lines.append("| " + " | ".join(cells) + " |")
+  extra = [
+    n for n in present if any("first_step_s" in r.get(n, {}) for r in rows)
+  ]
+  if extra:
+    which = " / ".join(names[n] for n in extra)
+    lines += [
+      "",
+      f"| H | batch | first step (compile), s: {which} | page faults per "
+      f"step: {which} |",
+      "|---|---|---|---|",
+    ]
+    for r in rows:
+      first = " / ".join(
+        _number(r.get(n, {}).get("first_step_s"), ".1f") for n in extra
+      )
+      faults = " / ".join(
+        _number(r.get(n, {}).get("page_faults_per_step"), ",.0f") for n in extra
+      )
+      lines.append(f"| {r['hidden']} | {r['batch']} | {first} | {faults} |")
+  return "\n".join(lines) + "\n"
+
+
 def main(argv):
   del argv
   FLAGS = flags.FLAGS
@@ -384,11 +524,15 @@ def main(argv):
             + (f"  ours is {ratio:.2f}x" if ratio else "")
           )
   if FLAGS.output:
-    os.makedirs(os.path.dirname(FLAGS.output) or ".", exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-      summary = {"peak_gflops": peak, "ours_adam": adam, "results": results}
-      json.dump(summary, f, indent=2)
-    print("Wrote", FLAGS.output)
+    summary = {
+      "peak_gflops": peak,
+      "ours_adam": adam,
+      "steps": FLAGS.steps,
+      "cpu": cpu(),
+      "versions": versions("jax", "flax", *(["torch"] if use_torch else [])),
+      "results": results,
+    }
+    write_results(FLAGS.output, summary, "benchmarks.train_step")
 
 
 if __name__ == "__main__":

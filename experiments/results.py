@@ -1,15 +1,157 @@
-"""Where an experiment's results go: `<workdir>/<stem>.json` and `.md`."""
+"""Results as files: what each experiment writes, and the copies the docs show.
 
+Every experiment and benchmark script writes its results as JSON and the
+Markdown made from that JSON, by one function (`write`). The JSON names the
+function that renders it (`"renderer"`: the module whose `to_markdown` makes
+the table) and the command that produced it (`"command"`).
+
+Published results are such JSON files committed under `docs/results/`. In
+README.md and `docs/*.md` each results table sits between two markers:
+
+  <!-- results: docs/results/table2_cpu.json -->
+  ...exactly the Markdown that the JSON renders to...
+  <!-- /results -->
+
+  python -m experiments.results            # fails if any block differs
+  python -m experiments.results --update   # rewrites the blocks
+
+To publish a new measurement: copy the JSON a script wrote over the one in
+`docs/results/`, run `--update`, and add a dated line to docs/changelog.md.
+"""
+
+import importlib
 import json
 import os
+import re
+import shlex
+import sys
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The pages whose results blocks are checked, relative to ROOT.
+PAGES = ("README.md", "docs")
+_BLOCK = re.compile(
+  r"(<!-- results: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- /results -->)",
+  re.DOTALL,
+)
 
 
-def write(workdir: str, stem: str, data: dict, markdown: str) -> None:
-  """Writes the results as JSON and Markdown under `workdir` and prints the
-  Markdown."""
+def command_line(module: str) -> str:
+  """This process's command line, as a user would type it."""
+  args = " ".join(shlex.quote(a) for a in sys.argv[1:])
+  return f"python -m {module} {args}".strip()
+
+
+def write(workdir: str, stem: str, data: dict, renderer: str) -> str:
+  """Writes `data` as `<workdir>/<stem>.json` and its Markdown as `.md`,
+  prints the Markdown and returns it. `renderer` is the module whose
+  `to_markdown(data)` renders it (for example "experiments.table2")."""
+  data = dict(data, renderer=renderer)
+  data.setdefault("command", command_line(renderer))
+  markdown = render(data)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, f"{stem}.json"), "w") as f:
     json.dump(data, f, indent=2)
+    f.write("\n")
   with open(os.path.join(workdir, f"{stem}.md"), "w") as f:
     f.write(markdown)
   print(markdown, end="")
+  return markdown
+
+
+def render(data: dict) -> str:
+  """The Markdown of a results JSON, by the module that wrote it."""
+  renderer = data.get("renderer")
+  if not renderer:
+    raise ValueError("The results JSON has no 'renderer' field.")
+  return importlib.import_module(renderer).to_markdown(data)
+
+
+def load(path: str) -> dict:
+  """A results JSON, by a path relative to the repository root or not."""
+  full = path if os.path.isabs(path) else os.path.join(ROOT, path)
+  with open(full) as f:
+    return json.load(f)
+
+
+def pages(root: str = ROOT) -> list[str]:
+  """README.md and every Markdown page under docs/, as paths under root."""
+  found = []
+  for page in PAGES:
+    full = os.path.join(root, page)
+    if os.path.isdir(full):
+      found += sorted(
+        os.path.join(full, name)
+        for name in os.listdir(full)
+        if name.endswith(".md")
+      )
+    elif os.path.exists(full):
+      found.append(full)
+  return found
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+  """The (JSON path, Markdown body) of every results block in a page."""
+  return [(m["path"], m["body"]) for m in _BLOCK.finditer(text)]
+
+
+def refresh(text: str, root: str = ROOT) -> str:
+  """The page with every results block rendered afresh from its JSON."""
+
+  def body(match):
+    path = os.path.join(root, match["path"])
+    if not os.path.exists(path):  # left as it is; `stale` reports it
+      return match[0]
+    return match[1] + render(load(path)) + match[4]
+
+  return _BLOCK.sub(body, text)
+
+
+def stale(root: str = ROOT) -> list[str]:
+  """One line per results block that differs from its JSON's Markdown, and
+  per JSON under docs/results/ that no page shows."""
+  problems, shown = [], set()
+  for page in pages(root):
+    with open(page) as f:
+      text = f.read()
+    name = os.path.relpath(page, root)
+    for path, body in blocks(text):
+      shown.add(os.path.normpath(path))
+      if not os.path.exists(os.path.join(root, path)):
+        problems.append(f"{name}: {path} does not exist.")
+      elif body != render(load(os.path.join(root, path))):
+        problems.append(
+          f"{name}: the table from {path} differs from what it renders to."
+        )
+  results_dir = os.path.join(root, "docs", "results")
+  if os.path.isdir(results_dir):
+    for json_name in sorted(os.listdir(results_dir)):
+      path = os.path.join("docs", "results", json_name)
+      if json_name.endswith(".json") and path not in shown:
+        problems.append(f"{path} is shown by no page.")
+  return problems
+
+
+def main(argv):
+  del argv
+  if flags.FLAGS.update:
+    for page in pages():
+      with open(page) as f:
+        text = f.read()
+      new = refresh(text)
+      if new != text:
+        with open(page, "w") as f:
+          f.write(new)
+        print("Updated", os.path.relpath(page, ROOT))
+  problems = stale()
+  for line in problems:
+    print(line, file=sys.stderr)
+  if problems:
+    sys.exit(1)
+  print("Every results table matches its JSON.")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_bool("update", False, "Rewrite the blocks from their JSON.")
+  app.run(main)

@@ -47,7 +47,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lstm_unsup.sequence_autoencoder import SequenceAutoencoder
+from experiments import results
+from lstm_unsup.sequence import SequenceAutoencoder
 
 DATASETS = (  # every classification set that the aeon 1.x wheel ships
   "GunPoint",
@@ -298,14 +299,13 @@ CLASSIFICATION_COLUMNS = {
   "steps": lambda r: str(r["steps"]),
   "features": lambda r: str(r["features"]),
   "frame": lambda r: str(r["frame"]),
-  "LSTM features + LR": lambda r: (
+  "features + LR": lambda r: (
     f"{r['lstm_features']:.3f} ± {r['lstm_features_sd']:.3f}"
   ),
+  "raw + LR": lambda r: f"{r['raw_logistic']:.3f}",
+  "1-NN": lambda r: f"{r['nn1_euclidean']:.3f}",
   "chosen by train CV (per seed)": lambda r: "; ".join(r["chosen_per_seed"]),
-  "raw values + LR": lambda r: f"{r['raw_logistic']:.3f}",
-  "1-NN Euclidean": lambda r: f"{r['nn1_euclidean']:.3f}",
   "LSTM s": lambda r: str(r["lstm_seconds"]),
-  "baselines s": lambda r: str(r["baseline_seconds"]),
 }
 ANOMALY_COLUMNS = {
   "method": lambda r: r["method"],
@@ -315,6 +315,26 @@ ANOMALY_COLUMNS = {
   "within 100": lambda r: f"{r['ucr_hits']}/{r['tries']}",
   "s": lambda r: str(r["seconds"]),
 }
+
+
+def to_markdown(result: dict) -> str:
+  """The classification table (test accuracy; LSTM features over seeds) and,
+  when present, the anomaly table, as Markdown."""
+  seeds = len(result["seeds"])
+  text = (
+    f"Test accuracy; features + LR: mean ± standard deviation over {seeds} "
+    "seeds, each choosing its setting on the training split alone. "
+    f"{result['seconds'] / 60:.1f} minutes in all.\n\n"
+    + markdown(result["classification"], CLASSIFICATION_COLUMNS)
+    + "\n"
+  )
+  if result.get("anomaly"):
+    text += (
+      "\nAnomaly: UCR 135 InternalBleeding16\n\n"
+      + markdown(result["anomaly"], ANOMALY_COLUMNS)
+      + "\n"
+    )
+  return text
 
 
 def cached_row(workdir: str, name: str, fingerprint: dict, compute) -> dict:
@@ -381,23 +401,10 @@ def run(
   train, _ = load_kdd_tsad_135("train")
   series, labels = load_kdd_tsad_135("test")
   anomaly = locate_anomaly(train, series, labels, {**ANOMALY, **tiny}, seeds)
-  seconds = time.perf_counter() - start
-  text = (
-    f"### Classification: test accuracy ({len(seeds)} seeds for the LSTM)"
-    + "\n\n"
-    + markdown(table, CLASSIFICATION_COLUMNS)
-    + "\n\n### Anomaly: UCR 135 InternalBleeding16\n\n"
-    + markdown(anomaly, ANOMALY_COLUMNS)
-    + f"\n\nTotal wall time: {seconds:.0f} s\n"
-  )
-  print(text)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "timeseries.md"), "w") as f:
-    f.write(text)
   result = dict(
     classification=table,
     anomaly=anomaly,
-    seconds=seconds,
+    seconds=time.perf_counter() - start,
     seeds=seeds,
     settings=dict(
       features=FEATURES,
@@ -407,8 +414,7 @@ def run(
       quick=quick,
     ),
   )
-  with open(os.path.join(workdir, "timeseries.json"), "w") as f:
-    json.dump(result, f, indent=1)
+  results.write(workdir, "timeseries", result, "experiments.timeseries")
   return result
 
 

@@ -4,6 +4,15 @@ A JAX/Flax replication of N. Srivastava, E. Mansimov and R. Salakhutdinov,
 "Unsupervised Learning of Video Representations using LSTMs", ICML 2015
 (arXiv:1502.04681).
 
+The paper's pipeline is at the top level (models, losses, input_pipeline,
+train, main, evaluation, eval, features, figures, checkpoint, ...; configs/
+and data/); its parts are subpackages:
+
+  lstm/        the LSTM: cell, time loop with its backward pass, Flax module
+  optim/       the authors' momentum update and a clipped Adam (with kernel)
+  classifier/  the supervised classifier seeded from an encoder, its training
+  sequence/    SequenceAutoencoder, the models for anyone's sequences
+
 Notation used in tensor names throughout the package (`frames_BxTxD`):
 
   B  batch size                 T  input (encoder) time steps
@@ -25,7 +34,7 @@ def encode(run, frames_BxTxHxW, **kwargs):
 def __getattr__(name):
   # lstm_unsup.SequenceAutoencoder, imported on first use (a light import).
   if name == "SequenceAutoencoder":
-    from lstm_unsup.sequence_autoencoder import SequenceAutoencoder  # noqa: PLC0415
+    from lstm_unsup.sequence import SequenceAutoencoder  # noqa: PLC0415
 
     return SequenceAutoencoder
   raise AttributeError(f"module 'lstm_unsup' has no attribute {name!r}")

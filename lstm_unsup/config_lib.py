@@ -14,8 +14,10 @@ from typing import Any
 
 import ml_collections
 
-from lstm_unsup import lstm, metrics_io, models
+from lstm_unsup import input_pipeline, metrics_io, models
 from lstm_unsup.configs import default
+from lstm_unsup.data import digits, moving_mnist
+from lstm_unsup.optim import optimizers
 
 DIGIT_SIZE = 28
 
@@ -109,18 +111,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_choices(config) -> None:
-  _choice(config, "model.decoders", models.DECODER_SETS)
-  _choice(config, "model.output", ("binary", "real"))
-  _choice(config, "model.handoff", ("transition", "copy"))
-  _choice(config, "model.initializer", lstm.INITIALIZERS)
-  _choice(config, "model.matmul_dtype", models.MATMUL_DTYPES)
-  _choice(
-    config, "model.conditioning_in_training", models.TRAINING_CONDITIONING
-  )
-  _choice(config, "data.dataset", ("moving_mnist", "patches"))
-  _choice(config, "data.source", ("auto", "tfds", "files", "offline"))
-  _choice(config, "data.bounce", ("authors", "reflect"))
-  _choice(config, "optim.name", ("adam", "paper"))
+  for field, choices in models.CHOICES.items():
+    _choice(config, f"model.{field}", choices)
+  _choice(config, "data.dataset", input_pipeline.DATASETS)
+  _choice(config, "data.source", digits.SOURCES)
+  _choice(config, "data.bounce", moving_mnist.BOUNCES)
+  _choice(config, "optim.name", optimizers.NAMES)
 
 
 def _check_ranges(config) -> None:

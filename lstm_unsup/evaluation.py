@@ -34,7 +34,7 @@ class Evaluator:
       else sequences
     )
     self.frame_shape = tuple(self.sequences.shape[2:])
-    self.model_config = models.ModelConfig(**config.model.to_dict())
+    self.model_config = models.model_config(config.model)
     self._step = _compiled_eval_step(
       model, self.model_config, config.model.output, self.frame_shape
     )

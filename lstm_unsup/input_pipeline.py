@@ -19,6 +19,8 @@ from lstm_unsup import models
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, patches, test_sets
 
+DATASETS = ("moving_mnist", "patches")  # what config.data.dataset may be
+
 
 def load_train_digits(config) -> digits_lib.Digits:
   d = config.data

@@ -19,13 +19,14 @@ and what a model that ignores the input and predicts each pixel by its mean
 would score.
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 LossKind = Literal["binary", "real"]
+OUTPUTS = get_args(LossKind)  # what config.model.output may be
 
 
 def _sum_pixels(x: jax.Array) -> jax.Array:
@@ -108,7 +109,7 @@ def frame_loss(
     return bernoulli_cross_entropy(outputs_BxKxD, targets_BxKxD)
   if kind == "real":
     return squared_error(outputs_BxKxD, targets_BxKxD)
-  raise ValueError(f"unknown loss kind {kind!r}; expected 'binary' or 'real'")
+  raise ValueError(f"unknown loss kind {kind!r}; expected one of {OUTPUTS}")
 
 
 UNITS = {"binary": "nats/frame", "real": "SE/frame"}  # of frame_loss, averaged

@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lstm_unsup import lstm
+from lstm_unsup import losses, lstm
 
 Array = jax.Array
 DECODER_SETS = {
@@ -43,37 +43,47 @@ DECODER_SETS = {
   "future": ("future",),
   "composite": ("reconstruct", "future"),
 }
+HANDOFFS = ("transition", "copy")
 MATMUL_DTYPES = ("float32", "bfloat16")
 TRAINING_CONDITIONING = ("ground_truth", "generated")
+# The fields of config.model that name one of a few choices, and those.
+CHOICES = {
+  "decoders": tuple(DECODER_SETS),
+  "conditioning_in_training": TRAINING_CONDITIONING,
+  "handoff": HANDOFFS,
+  "initializer": lstm.INITIALIZERS,
+  "output": losses.OUTPUTS,
+  "matmul_dtype": MATMUL_DTYPES,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """What `build_model` needs; mirrors `config.model` field by field."""
+  """What `build_model` needs: `config.model` field by field (each field is
+  described in lstm_unsup/configs/default.py). Make one from a config with
+  `model_config`; an unknown choice is an error here already."""
 
-  decoders: str = "composite"  # "autoencoder" | "future" | "composite"
-  hidden: int = 2048  # units per LSTM layer (H)
-  num_layers: int = 2  # layers in the encoder and in each decoder (L)
-  num_future: int = 10  # frames the future predictor outputs (K)
+  decoders: str = "composite"
+  hidden: int = 2048  # H
+  num_layers: int = 2  # L
+  num_future: int = 10  # K
   conditional_reconstruct: bool = False
   conditional_future: bool = False
-  # What a conditional decoder is fed while training: "ground_truth" (the
-  # previous true frame) or "generated" (its own previous output).
   conditioning_in_training: str = "ground_truth"
-  reverse_reconstruction: bool = True  # False: the unreversed ablation
-  handoff: str = "transition"  # "transition" | "copy"
+  reverse_reconstruction: bool = True
+  handoff: str = "transition"
   peepholes: bool = False
-  initializer: str = "authors"  # see lstm.INITIALIZERS
+  initializer: str = "authors"
   forget_bias: float = 0.0
-  readout_bias: float = 0.0  # initial readout bias (a logit for binary data)
-  output: str = "binary"  # "binary" (sigmoid + CE) | "real" (linear + SE)
-  matmul_dtype: str = "float32"  # "float32" | "bfloat16": matmul inputs only
-  # The authors' quirk: the conditional reconstruction decoder is fed the
-  # ground truth at evaluation too.
+  readout_bias: float = 0.0
+  output: str = "binary"
+  matmul_dtype: str = "float32"
   teacher_forced_reconstruction_at_eval: bool = False
-  # The released 2015 lstm_combo.py feeds the conditional future decoder the
-  # ground truth at validation too (later code runs it free).
   teacher_forced_future_at_eval: bool = False
+
+  def __post_init__(self):
+    for field, choices in CHOICES.items():
+      _check_choice(field, getattr(self, field), choices)
 
 
 class Decoder(nn.Module):
@@ -202,7 +212,6 @@ def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
 
 def matmul_dtype(config: ModelConfig) -> Any:
   """The LSTMs' and readouts' `dtype`: None (the parameters') for float32."""
-  _check_choice("matmul_dtype", config.matmul_dtype, MATMUL_DTYPES)
   return None if config.matmul_dtype == "float32" else jnp.bfloat16
 
 
@@ -279,11 +288,6 @@ class UnsupervisedLSTM(nn.Module):
 def conditioning(config: ModelConfig, train: bool) -> dict[str, str]:
   """What each decoder is fed: "unconditioned", "teacher-forced" (the ground
   truth) or "free-running" (its own previous output)."""
-  _check_choice(
-    "conditioning_in_training",
-    config.conditioning_in_training,
-    TRAINING_CONDITIONING,
-  )
   generated = config.conditioning_in_training == "generated"
   modes = {}
   for name in DECODER_SETS[config.decoders]:
@@ -324,13 +328,19 @@ def in_time_order(config: ModelConfig, reconstruction_BxTxD: Array) -> Array:
   return reconstruction_BxTxD
 
 
-def build_model(model_config: Any) -> UnsupervisedLSTM:
+def model_config(model: Any) -> ModelConfig:
+  """The ModelConfig of a `config.model` (a ConfigDict, dict or ModelConfig):
+  the one conversion, which refuses unknown fields and unknown choices."""
+  if isinstance(model, ModelConfig):
+    return model
+  fields = {f.name for f in dataclasses.fields(ModelConfig)}
+  values = dict(model)
+  unknown = sorted(set(values) - fields)
+  if unknown:
+    raise ValueError(f"Unknown config.model fields: {unknown}.")
+  return ModelConfig(**values)
+
+
+def build_model(model: Any) -> UnsupervisedLSTM:
   """The model of a `config.model` (a ConfigDict, dict or ModelConfig)."""
-  if not isinstance(model_config, ModelConfig):
-    fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    values = dict(model_config)
-    unknown = sorted(set(values) - fields)
-    if unknown:
-      raise ValueError(f"Unknown config.model fields: {unknown}.")
-    model_config = ModelConfig(**values)
-  return UnsupervisedLSTM(config=model_config)
+  return UnsupervisedLSTM(config=model_config(model))

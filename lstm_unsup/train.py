@@ -37,9 +37,9 @@ from lstm_unsup import (
   losses,
   metrics_io,
   models,
-  optimizers,
 )
 from lstm_unsup.guards import Interrupted, NonFiniteError  # noqa: F401 (API)
+from lstm_unsup.optim import optimizers
 
 Array = jax.Array
 
@@ -60,10 +60,6 @@ class TrainState(train_state.TrainState):
 # Model, loss and the train step.
 
 
-def model_config(config) -> models.ModelConfig:
-  return models.ModelConfig(**config.model.to_dict())
-
-
 def per_frame_losses(config, outputs, targets) -> dict[str, Array]:
   """(B, K) loss of each decoder in the paper's unit."""
   kind = config.model.output
@@ -76,7 +72,7 @@ def per_frame_losses(config, outputs, targets) -> dict[str, Array]:
 def make_loss_fn(config, model):
   summed = config.optim.name == "paper"  # the authors sum over batch, frames
   reduce = losses.sum_per_frame if summed else losses.mean_per_frame
-  mcfg = model_config(config)
+  mcfg = models.model_config(config.model)
 
   def loss_fn(params, inputs_BxTxD, future_BxKxD):
     outputs, _ = model.apply(

@@ -177,6 +177,19 @@ def test_unknown_model_field_is_named():
     models.build_model({"hiden": 3})
 
 
+@pytest.mark.parametrize("field", sorted(models.CHOICES))
+def test_every_choice_field_is_checked_by_the_one_conversion(field):
+  values = composite.get_config("quick").model.to_dict()
+  assert models.model_config(values) == models.ModelConfig(**values)
+  values[field] = "nonsense"
+  with pytest.raises(ValueError, match=f"{field} 'nonsense'"):
+    models.model_config(values)
+  config = composite.get_config("quick")
+  config.model[field] = "nonsense"
+  with pytest.raises(config_lib.ConfigError, match=f"config.model.{field}"):
+    config_lib.validate(config)
+
+
 @pytest.mark.parametrize("conditional", [False, True])
 def test_bfloat16_matmuls_give_a_loss_close_to_float32(conditional):
   kwargs = dict(
@@ -221,9 +234,8 @@ def test_matmul_dtype_is_validated():
     config_lib.ConfigError, match="config.model.matmul_dtype='float16x'"
   ):
     config_lib.validate(config)
-  model = _model(matmul_dtype="float16x")
   with pytest.raises(ValueError, match="float16x"):
-    model.init(jax.random.key(0), *_data())
+    _model(matmul_dtype="float16x")
 
 
 def test_released_code_teacher_forces_the_future_at_eval():
@@ -321,9 +333,8 @@ def test_generated_conditioning_backpropagates_through_the_fed_back_frames():
 
 
 def test_conditioning_in_training_is_validated():
-  model = _model(conditional_future=True, conditioning_in_training="sampled")
   with pytest.raises(ValueError, match="sampled"):
-    model.init(jax.random.key(0), *_data())
+    _model(conditional_future=True, conditioning_in_training="sampled")
   config = composite.get_config("quick")
   config.model.conditioning_in_training = "sampled"
   with pytest.raises(config_lib.ConfigError, match="sampled"):

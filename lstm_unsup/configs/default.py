@@ -93,7 +93,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   o.warmup_steps = 0  # adam: linear warm-up
   o.decay_steps = 0  # adam: cosine decay length (0: constant rate)
   # adam: on the CPU, each parameter's update in one pass of a kernel
-  # compiled on first use (lstm_unsup/fused_adam.py); XLA if no compiler.
+  # compiled on first use (lstm_unsup/optim/fused_adam.py); XLA if no compiler.
   o.native = True
   o.momentum = 0.9  # paper: momentum
   o.l2 = 1e-4  # paper: L2 on weights, not biases

@@ -28,15 +28,12 @@ import numpy as np
 from flax import serialization
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from lstm_unsup import sequence_data as data
-from lstm_unsup import sequence_model as model_lib
-from lstm_unsup.sequence_model import Network
+from lstm_unsup import models
+from lstm_unsup.sequence import data
+from lstm_unsup.sequence import network as model_lib
+from lstm_unsup.sequence.network import Network
 
-VARIANTS = {
-  "autoencoder": ("reconstruct",),
-  "future": ("future",),
-  "composite": ("reconstruct", "future"),
-}
+VARIANTS = models.DECODER_SETS  # variant -> its decoders, as config.model
 ENCODINGS = ("h", "c", "state", "mean")
 FORMAT = "lstm_unsup.SequenceAutoencoder/1"  # in every saved settings.json
 FITTED = ("n_features_in_", "future_steps_", "best_epoch_")  # saved ints

@@ -48,17 +48,18 @@ ARCHITECTURE_FIELDS = (
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig:
-  """What `LSTMClassifier` needs; mirrors `config.model` of classifier.py."""
+  """What `LSTMClassifier` needs: the number of classes and the fields of
+  `config.model` of lstm_unsup/configs/classifier.py that describes them."""
 
   num_classes: int  # C
-  kind: str = "lstm"  # "lstm" | "single_frame"
-  hidden: int = 2048  # units per LSTM layer (H)
-  num_layers: int = 1  # LSTM layers (L)
+  kind: str = "lstm"
+  hidden: int = 2048  # H
+  num_layers: int = 1  # L
   peepholes: bool = False
-  initializer: str = "authors"  # see lstm.INITIALIZERS
+  initializer: str = "authors"  # the paper's; LSTM alone defaults to "flax"
   forget_bias: float = 0.0
-  dropout_rate: float = 0.5  # between layers and into the softmax
-  input_dropout_rate: float = 0.0  # on the input features
+  dropout_rate: float = 0.5
+  input_dropout_rate: float = 0.0
 
 
 class DropoutLSTM(lstm.LSTM):

@@ -1,7 +1,7 @@
 """Training and evaluation of the classifiers: `train_and_evaluate(config,
 workdir)`.
 
-  python -m lstm_unsup.train_classifier \
+  python -m lstm_unsup.classifier.train \
       --config=lstm_unsup/configs/classifier.py:cpu --workdir=runs/cls \
       [--config.pretrained.workdir=runs/composite_cpu] \
       [--config.model.kind=single_frame]
@@ -15,6 +15,7 @@ test video is classified and averaged per video: `accuracy` is per video
 back instead of retrained.
 """
 
+import dataclasses
 import functools
 import time
 from typing import Any
@@ -27,20 +28,24 @@ import optax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import classifier, config_lib, metrics_io, optimizers
+from lstm_unsup import classifier, config_lib, lstm, metrics_io
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
+from lstm_unsup.optim import optimizers
 
 PyTree = Any
+TASKS = ("moving_mnist", "percepts")  # config.data.task: see load_videos
+FINETUNE = ("all", "readout")  # config.pretrained.finetune: split_trainable
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first bad field."""
   choices = {
-    "data.task": ("moving_mnist", "percepts"),
+    "data.task": TASKS,
     "model.kind": classifier.KINDS,
-    "pretrained.finetune": ("all", "readout"),
-    "optim.name": ("adam", "paper"),
+    "model.initializer": lstm.INITIALIZERS,
+    "pretrained.finetune": FINETUNE,
+    "optim.name": optimizers.NAMES,
   }
   for field, allowed in choices.items():
     group, name = field.split(".")
@@ -126,19 +131,10 @@ def model_config(
   config, num_classes: int, run_config=None
 ) -> classifier.ClassifierConfig:
   """The classifier of `config`, with the LSTM of `run_config`'s encoder."""
-  m = config.model
   fields = {
-    name: m[name]
-    for name in (
-      "kind",
-      "hidden",
-      "num_layers",
-      "peepholes",
-      "initializer",
-      "forget_bias",
-      "dropout_rate",
-      "input_dropout_rate",
-    )
+    field.name: config.model[field.name]
+    for field in dataclasses.fields(classifier.ClassifierConfig)
+    if field.name != "num_classes"
   }
   if run_config is not None:
     fields.update(classifier.architecture_of(run_config))

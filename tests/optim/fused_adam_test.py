@@ -1,4 +1,4 @@
-"""Tests for lstm_unsup.fused_adam: the compiled clipped-Adam kernel.
+"""Tests for lstm_unsup.optim.fused_adam: the compiled clipped-Adam kernel.
 
 The kernel must give the XLA path's numbers (to float32 rounding: the two
 compilers contract multiply-adds differently), update in place, and fall
@@ -11,8 +11,9 @@ import numpy as np
 import optax
 import pytest
 
-from lstm_unsup import fused_adam, input_pipeline, optimizers, train
+from lstm_unsup import input_pipeline, train
 from lstm_unsup.configs import composite
+from lstm_unsup.optim import fused_adam, optimizers
 
 
 @pytest.fixture(scope="module")

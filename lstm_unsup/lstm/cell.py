@@ -82,7 +82,7 @@ def weight_initializers(initializer: str, features: int):
   """(input, recurrent, peephole, bias) initialisers of one scheme."""
   if initializer == "authors":  # util.py of the authors' code
     return _uniform(0.01), _uniform(0.01), _uniform(0.1), nn.initializers.zeros
-  if initializer == "flax":  # flax.linen.LSTMCell defaults
+  if initializer == "flax":  # flax.linen.LSTMCell's, zero peepholes
     return (
       nn.initializers.lecun_normal(),
       _blockwise_orthogonal,
@@ -103,11 +103,12 @@ def init_layer(
   features: int,
   *,
   peepholes: bool = False,
-  initializer: str = "authors",
+  initializer: str = "flax",
   forget_bias: float = 0.0,
   dtype: Any = jnp.float32,
 ) -> LayerParams:
-  """Parameters of one layer; `input_size=None` makes a layer fed nothing."""
+  """Parameters of one layer; `input_size=None` makes a layer fed nothing.
+  The default initializer is the module's (`LSTM`), Flax's LSTMCell's."""
   w_in, w_rec, w_peep, b = weight_initializers(initializer, features)
   k_in, k_rec, k_peep, k_b = jax.random.split(key, 4)
   G = 4 * features

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lstm_unsup import fused_adam
+from lstm_unsup.optim import fused_adam
 
 PyTree = Any
 DecayMask = PyTree | Callable[[PyTree], PyTree]
@@ -294,14 +294,13 @@ _BUILDERS: dict[str, Callable[..., optax.GradientTransformation]] = {
   "adam": adam,
   "paper": paper_momentum,
 }
+NAMES = tuple(_BUILDERS)  # what config.optim.name may be
 
 
 def build_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
   """Builds "adam" (`adam`) or "paper" (`paper_momentum`) from keywords."""
   if name not in _BUILDERS:
-    raise ValueError(
-      f"unknown optimizer {name!r}; expected one of {sorted(_BUILDERS)}"
-    )
+    raise ValueError(f"unknown optimizer {name!r}; expected one of {NAMES}")
   try:
     return _BUILDERS[name](**kwargs)
   except TypeError as e:  # unknown keyword

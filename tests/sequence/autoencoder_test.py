@@ -1,13 +1,16 @@
 """Tests of SequenceAutoencoder: masking, persistence, errors, the toy."""
 
 import copy
+import json
 
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 from sklearn.base import clone
 
-from lstm_unsup import SequenceAutoencoder, sequence_model
+from lstm_unsup import SequenceAutoencoder
+from lstm_unsup.sequence import network
 
 LENGTHS = (5, 9, 3, 7, 8, 6)
 F = 2
@@ -85,7 +88,7 @@ def test_the_loss_counts_only_each_sequences_own_steps(fitted):
   x, lengths = _padded(seqs, 0.0)
   K = fitted.future_steps_
   loss_terms = jax.jit(
-    sequence_model.loss_terms, static_argnums=(0, 4), static_argnames="train"
+    network.loss_terms, static_argnums=(0, 4), static_argnames="train"
   )
   for train in (True, False):
     batch = loss_terms(
@@ -135,6 +138,44 @@ def test_save_and_load_round_trip_exactly(fitted, tmp_path):
     )
   for a, b in zip(loaded.reconstruct(seqs), fitted.reconstruct(seqs)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_folder_in_the_saved_format_loads(fitted, tmp_path):
+  """The format, written here by hand: settings.json is plain JSON (a format
+  tag, the constructor's settings, fitted ints, the history) and
+  params.msgpack plain arrays. No module path nor pickled class, so folders
+  saved before the modules moved (lstm_unsup.sequence_*) load unchanged."""
+  fitted.save(str(tmp_path / "saved"))
+  with open(tmp_path / "saved" / "settings.json") as f:
+    saved = json.load(f)
+  assert set(saved) == {"format", "settings", "fitted", "history"}
+  assert saved["format"] == "lstm_unsup.SequenceAutoencoder/1"
+  assert "lstm_unsup" not in json.dumps({**saved, "format": ""})
+  folder = tmp_path / "by_hand"
+  folder.mkdir()
+  settings = {
+    "format": "lstm_unsup.SequenceAutoencoder/1",
+    "settings": fitted.get_params(),  # the constructor's keywords
+    "fitted": {
+      "n_features_in_": F,
+      "future_steps_": 2,
+      "best_epoch_": fitted.best_epoch_,
+    },
+    "history": fitted.history_,
+  }
+  (folder / "settings.json").write_text(json.dumps(settings))
+  arrays = {
+    "params": fitted.params_,
+    "mean": fitted.mean_,
+    "std": fitted.scale_,
+  }
+  blob = serialization.msgpack_serialize(jax.tree.map(np.asarray, arrays))
+  assert blob == (tmp_path / "saved" / "params.msgpack").read_bytes()
+  (folder / "params.msgpack").write_bytes(blob)
+  loaded = SequenceAutoencoder.load(str(folder))
+  assert loaded.get_params() == fitted.get_params()
+  seqs = _sequences(seed=1)
+  np.testing.assert_array_equal(loaded.transform(seqs), fitted.transform(seqs))
 
 
 def test_seeds_make_fits_reproducible(fitted):

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstm_unsup import losses, lstm, models, optimizers
-from lstm_unsup.sequence_data import reverse_within
+from lstm_unsup import losses, lstm, models
+from lstm_unsup.optim import optimizers
+from lstm_unsup.sequence.data import reverse_within
 
 try:
   from tqdm import tqdm
@@ -39,7 +40,8 @@ class Network(nn.Module):
   activation: str = "tanh"
 
   def setup(self):
-    kwargs = dict(activation_fn=self.activation)
+    # The paper's initialiser, as SequenceAutoencoder has always used.
+    kwargs = dict(activation_fn=self.activation, initializer="authors")
     self.encoder = lstm.LSTM(
       features=self.units, num_layers=self.num_layers, name="encoder", **kwargs
     )

@@ -1,10 +1,10 @@
 """The paper's LSTM as a Flax Linen module, and conversions.
 
 The maths lives in plain functions over explicit parameters: the cell in
-`lstm_unsup.cell`, the time loop in `lstm_unsup.recurrence`; both are
-re-exported here. `LSTM` is a thin wrapper that holds one parameter dict per
-layer (`layer_k/{w_input, w_recurrent, bias, w_peephole}`, which are
-checkpoint keys), checks its inputs, and runs `run_stack`.
+`cell.py`, the time loop in `recurrence.py`. `LSTM` is a thin wrapper that
+holds one parameter dict per layer (`layer_k/{w_input, w_recurrent, bias,
+w_peephole}`, which are checkpoint keys), checks its inputs, and runs
+`run_stack`.
 """
 
 from collections.abc import Sequence
@@ -15,28 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_unsup.cell import (  # noqa: F401  (re-exported)
-  ACTIVATIONS,
-  INITIALIZERS,
+from lstm_unsup.lstm.cell import (
   Array,
   Carry,
   LayerParams,
   activation,
-  cell,
-  gate_values,
   init_layer,
-  matmul,
-  pointwise,
-  project_inputs,
-  step,
   weight_initializers,
 )
-from lstm_unsup.recurrence import (  # noqa: F401  (re-exported)
-  lengths_to_mask,
-  run_stack,
-  scan_layer,
-  zero_carry,
-)
+from lstm_unsup.lstm.recurrence import lengths_to_mask, run_stack
 
 # ----------------------------------------------------------------------------
 # Flax Linen wrapper.
@@ -104,12 +91,23 @@ class LSTM(nn.Module):
   with float32 accumulation. The parameters and their gradients stay in
   `param_dtype`, the state (c, h) and the outputs in float32 (or wider).
   `dtype=None` (the default) computes in the parameters' dtype.
+
+  Initialisation (`initializer`, see `cell.weight_initializers`): the
+  default, "flax", is that of `flax.linen.LSTMCell`: LeCun-normal input
+  weights (variance 1 / input features), an orthogonal H x H recurrent
+  matrix per gate, zero biases (and zero peepholes). It keeps activations
+  and gradients near unit scale through a stack, as a reusable module
+  should. "authors" is the paper's U(+-0.01) weights (U(+-0.1)
+  peepholes): at that scale a two-layer stack's outputs start near 1e-5,
+  so use it only to reproduce the paper, as the paper's configs do
+  (`config.model.initializer`); "torch" is `torch.nn.LSTM`'s
+  U(+-1/sqrt(H)) for every parameter.
   """
 
   features: int
   num_layers: int = 1
   peepholes: bool = False
-  initializer: str = "authors"  # "authors" | "flax" | "torch"
+  initializer: str = "flax"  # one of INITIALIZERS; see above
   forget_bias: float = 0.0
   gate_fn: str = "sigmoid"
   activation_fn: str = "tanh"

@@ -1,4 +1,4 @@
-"""Tests for lstm_unsup.optimizers against numpy recurrences and optax."""
+"""Tests for lstm_unsup.optim.optimizers against numpy recurrences and optax."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from lstm_unsup import optimizers
+from lstm_unsup.optim import optimizers
 
 
 def _params():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from lstm_unsup.cell import (
+from lstm_unsup.lstm.cell import (
   Array,
   Carry,
   LayerParams,

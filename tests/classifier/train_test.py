@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import checkpoint, train_classifier
+from lstm_unsup import checkpoint
+from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.data import labelled
 

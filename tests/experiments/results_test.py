@@ -1,0 +1,208 @@
+"""Results as files: every published table is what its JSON renders to, and
+the README's commands and layout match the repository."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from experiments import results, table2
+
+ROOT = results.ROOT
+
+
+def _read(path: str) -> str:
+  with open(os.path.join(ROOT, path)) as f:
+    return f.read()
+
+
+def test_every_published_table_matches_its_json():
+  assert results.stale() == []
+
+
+def test_every_page_shows_some_results_and_all_json_is_shown():
+  shown = {path for page in results.pages() for path, _ in blocks_of(page)}
+  published = {
+    f"docs/results/{name}"
+    for name in os.listdir(os.path.join(ROOT, "docs", "results"))
+    if name.endswith(".json")
+  }
+  assert published and published == shown
+
+
+def blocks_of(page: str):
+  with open(page) as f:
+    return results.blocks(f.read())
+
+
+def _copy_pages(tmp_path):
+  shutil.copy(os.path.join(ROOT, "README.md"), tmp_path / "README.md")
+  shutil.copytree(os.path.join(ROOT, "docs"), tmp_path / "docs")
+
+
+def test_a_number_edited_by_hand_is_caught(tmp_path):
+  _copy_pages(tmp_path)
+  assert results.stale(str(tmp_path)) == []
+  readme = tmp_path / "README.md"
+  text = readme.read_text()
+  path, body = results.blocks(text)[0]
+  number = re.search(r"\| (\d+\.\d) \|", body)[1]  # the first number cell
+  edited = body.replace(f"| {number} |", f"| {float(number) + 0.1:.1f} |", 1)
+  readme.write_text(text.replace(body, edited))
+  problems = results.stale(str(tmp_path))
+  assert (
+    len(problems) == 1 and "README.md" in problems[0] and path in problems[0]
+  )
+  # --update's refresh puts the JSON's numbers back.
+  readme.write_text(results.refresh(readme.read_text(), str(tmp_path)))
+  assert results.stale(str(tmp_path)) == []
+
+
+def test_an_edited_json_or_a_missing_one_is_caught(tmp_path):
+  _copy_pages(tmp_path)
+  path = tmp_path / "docs" / "results" / "table2_cpu.json"
+  data = json.loads(path.read_text())
+  data["rows"][0]["mnist"]["ce"]["mean"] += 1.0
+  path.write_text(json.dumps(data))
+  assert any("table2_cpu.json" in p for p in results.stale(str(tmp_path)))
+  path.unlink()
+  assert any("does not exist" in p for p in results.stale(str(tmp_path)))
+
+
+def test_write_records_the_renderer_and_the_markdown_it_makes(tmp_path):
+  data = json.loads(_read("docs/results/table2_cpu.json"))
+  del data["renderer"], data["command"]
+  markdown = results.write(str(tmp_path), "table", data, "experiments.table2")
+  saved = json.loads((tmp_path / "table.json").read_text())
+  assert saved["renderer"] == "experiments.table2"
+  assert saved["command"].startswith("python -m experiments.table2")
+  assert (tmp_path / "table.md").read_text() == markdown
+  assert results.render(saved) == markdown
+
+
+def _table(scale: str, column: str = "mnist") -> dict:
+  row = table2.ROWS[1]  # the composite
+  config = table2.row_config(row, column, scale, seed=0)
+  stat = {"mean": 400.0, "std": None, "seeds": [400.0]}
+  cell = {"ce" if column == "mnist" else "se": stat, "paper": 344.9}
+  return {
+    "scale": scale,
+    "seeds": [0],
+    "setup": {column: table2._setup(config)},
+    "rows": [{"name": row.name, "title": row.title, column: cell}],
+  }
+
+
+def test_a_quick_table_says_it_is_not_comparable_and_names_its_frames():
+  markdown = table2.to_markdown(_table("quick"))
+  assert "Not comparable with the paper's numbers" in markdown
+  assert "32x32 pixels" in markdown and "64x64" in markdown
+  assert "ours - paper" not in markdown  # no difference across units
+
+
+def test_a_cpu_table_has_the_paper_ours_and_the_difference():
+  markdown = table2.to_markdown(_table("cpu"))
+  assert "Not comparable" not in markdown
+  assert "2 x 512 units, batch 16, 4,000 steps" in markdown
+  assert "| paper CE | ours CE | ours - paper |" in markdown
+  assert "| 344.9 | 400.0 | +55.1 |" in markdown
+
+
+def test_the_patch_stand_in_is_not_comparable():
+  markdown = table2.to_markdown(_table("cpu", "patches"))
+  assert "Not comparable" in markdown and "stand-in" in markdown
+
+
+def test_readme_table2_has_the_paper_beside_ours_in_every_row():
+  text = _read("README.md")
+  body = dict(results.blocks(text))["docs/results/table2_cpu.json"]
+  rows = [line for line in body.splitlines() if line.startswith("| ")][1:]
+  assert len(rows) >= 4
+  for line in rows:
+    paper, ours, difference = line.split(" | ")[1:4]
+    assert float(ours.split(" ")[0]) - float(paper) == pytest.approx(
+      float(difference), abs=0.051
+    )
+
+
+def test_readme_is_at_most_300_lines():
+  assert len(_read("README.md").splitlines()) <= 300
+
+
+def _readme_modules() -> list[str]:
+  code = re.findall(r"```bash\n(.*?)```", _read("README.md"), re.DOTALL)
+  found = re.findall(r"python -m ([\w.]+)", "\n".join(code))
+  return sorted(set(found) - {"pytest"})
+
+
+def test_readme_names_commands():
+  assert "lstm_unsup.main" in _readme_modules()
+
+
+@pytest.mark.parametrize("module", _readme_modules())
+def test_every_readme_command_runs(module):
+  done = subprocess.run(
+    [sys.executable, "-m", module, "--help"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  output = done.stdout + done.stderr
+  assert "Traceback" not in output and "No module named" not in output, output
+  assert "--helpfull" in output or "usage:" in output, output
+
+
+def _layout_block() -> str:
+  return re.search(
+    r"## Layout\n\n```\n(.*?)```", _read("README.md"), re.DOTALL
+  )[1]
+
+
+def test_readme_layout_matches_the_package():
+  layout = _layout_block()
+  package = os.path.join(ROOT, "lstm_unsup")
+  named = set(re.findall(r"([\w]+(?:\.py|\.cc|/))", layout))
+  parts = {
+    name + "/" if os.path.isdir(os.path.join(package, name)) else name
+    for name in os.listdir(package)
+    if not name.startswith("__") and not name.endswith(".egg-info")
+  }
+  assert parts <= named, f"not in the README's layout: {parts - named}"
+  for sub in (p for p in parts if p.endswith("/")):
+    for name in os.listdir(os.path.join(package, sub)):
+      if name.endswith(".py") and not name.startswith("__"):
+        if sub in ("configs/", "data/"):
+          continue  # listed by what they hold, not file by file
+        assert name in named, f"lstm_unsup/{sub}{name} is not in the layout"
+  files = {
+    name
+    for top in ("lstm_unsup", "experiments", "benchmarks", "scripts")
+    for _, _, names in os.walk(os.path.join(ROOT, top))
+    for name in names
+  }
+  missing = {n for n in named if n.endswith((".py", ".cc"))} - files
+  assert not missing, f"the layout names files that do not exist: {missing}"
+
+
+def test_every_test_the_docs_cite_exists():
+  cited = 0
+  for page in results.pages():
+    with open(page) as f:
+      lines = f.read().splitlines()
+    for line in lines:
+      current = None
+      for m in re.finditer(r"(tests/[\w/]+\.py)?(?:::(\w+))?", line):
+        if m[1]:
+          current = m[1]
+          assert os.path.exists(os.path.join(ROOT, current)), (page, current)
+        if m[2]:
+          assert current, f"{page}: ::{m[2]} without a file before it"
+          source = _read(current)
+          assert f"def {m[2]}(" in source, f"{page}: {current}::{m[2]}"
+          cited += 1
+  assert cited > 20
