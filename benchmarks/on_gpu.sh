@@ -1,30 +1,35 @@
 #!/usr/bin/env bash
-# Everything we measure on a lent GPU machine, in one call of a few minutes:
+# Table 2 at the paper's size on one GPU, in one command of at most 9 minutes:
 #
-#   OUT=/some/dir bash benchmarks/on_gpu.sh [seconds, default 560]
+#   bash benchmarks/on_gpu.sh OUT_DIR [seconds in all, default 540]
 #
-# 1. benchmarks/gpu_paper_scale.py: the paper-scale composite (2 x 2048,
-#    batch 80), ours against PyTorch's cuDNN LSTM: step time, peak memory,
-#    time to quality.
-# 2. The cpu-scale Table 2 cells (experiments/table2.py), 20 processes at a
-#    time on the one GPU, in full float32 (no TensorFloat-32), then the
-#    cpu-scale figures from their checkpoints.
-# Each part has a deadline inside the budget; what finished is packed into
-# $OUT (logs, the benchmark's JSON, and table2_cpu_gpu.tar.gz with every
-# cell's metrics and the figures). Unpack the tarball into runs/ and
-# `python -m experiments.table2 --scale=cpu --workdir=runs/table2_gpu` reads
-# the finished cells back without training them.
+# For a machine whose Python already has JAX with CUDA and PyTorch (install
+# the project first, `pip install -e .`, or bring the wheels it lacks in
+# .whl/, which are then installed without the network):
 #
-# The machine's image has JAX, Flax, Optax, Orbax and PyTorch; the three
-# pure-Python packages it lacks travel as wheels in .whl/ (see the device
-# notes in the README).
-# SCALE=quick and BENCH_ARGS="--hidden=16 --batch=4" make it a smoke test.
+# 1. times our training step at the paper's size (2 x 2048 units, batch 80)
+#    against PyTorch's cuDNN nn.LSTM on the same model, in float32 and with
+#    --config.model.matmul_dtype=bfloat16 (benchmarks.gpu_paper_scale, about
+#    a minute);
+# 2. trains the four rows of Table 2 on Moving MNIST at the paper's size
+#    (the paper's cell with peepholes, batch 80, 10 + 10 frames) for the same
+#    wall-clock budget each, sized so that everything fits in the time given,
+#    and evaluates each on the 10,000-sequence test set, free-running, in
+#    nats/frame and today's units (experiments.table2 --train_seconds);
+# 3. writes to OUT_DIR: table2_paper.json / .md (paper | ours | difference,
+#    steps reached, seconds), gpu_paper_scale.json / .md (the timings) and
+#    the logs. Only results are kept: each cell's checkpoints are deleted
+#    when it is done.
+#
+# TRAIN_SECONDS=S fixes the budget per cell instead of sizing it. A smoke test
+# on the CPU: SCALE=quick TRAIN_SECONDS=2 BENCH_ARGS="--hidden=16 --batch=4
+# --impls=ours,ours_bf16" bash benchmarks/on_gpu.sh /tmp/gpu_smoke (the tests
+# run the same Python entry points at a tiny size).
 set -u
-budget=${1:-560}
-scale=${SCALE:-cpu}
+out=${1:?usage: bash benchmarks/on_gpu.sh OUT_DIR [seconds]}
+budget=${2:-540}
 start=$(date +%s)
 left() { echo $((budget - ($(date +%s) - start))); }
-out=${OUT:-runs/gpu}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 if [ -d .whl ]; then
@@ -32,50 +37,32 @@ if [ -d .whl ]; then
     /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
 fi
 export PYTHONPATH=${PYTHONPATH:-$PWD}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
-  >"$out/gpu.txt" 2>&1
-python3 -c "import jax, flax, optax, torch; print('jax', jax.__version__, \
-jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__, \
-'torch', torch.__version__)" >>"$out/gpu.txt" 2>&1
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  python3 -c "import jax, flax, torch; print('jax', jax.__version__, \
+jax.devices(), 'flax', flax.__version__, 'torch', torch.__version__)"
+} >"$out/machine.txt" 2>&1
 
-echo "== paper-scale benchmark ($(left) s left)"
-timeout 300 python3 -m benchmarks.gpu_paper_scale --steps=10 \
-  --train_seconds=30 --eval_seconds=10 --valid_sequences=500 \
-  --output="$out/gpu_paper_scale.json" \
-  ${BENCH_ARGS:-} 2>&1 | grep -v "^I1\|^W1" | tee "$out/gpu_paper_scale.log"
+echo "== 1. our step against cuDNN at the paper's size ($(left) s left)"
+timeout 150 python3 -m benchmarks.gpu_paper_scale --steps=10 \
+  --impls=ours,ours_bf16,torch --train_seconds=0 \
+  --output="$out/gpu_paper_scale.json" ${BENCH_ARGS:-} 2>&1 |
+  grep -v "^[IW]1" | tee "$out/gpu_paper_scale.log"
 
-echo "== $scale-scale Table 2 cells ($(left) s left)"
-work=runs/table2_gpu
-logs=runs/gpu_logs
-mkdir -p $logs
-cells=()
-for seed in 0 1; do
-  for row in future composite future_conditional composite_conditional \
-    autoencoder composite_1layer; do
-    cells+=("mnist $row $seed")
-  done
-  for row in future composite future_conditional composite_conditional; do
-    cells+=("patches $row $seed")
-  done
-done
-cell_budget=$(($(left) - 70))
-printf '%s\n' "${cells[@]}" | JAX_DEFAULT_MATMUL_PRECISION=highest \
-  xargs -P 20 -L 1 bash -c 'timeout '"$cell_budget"' python3 -m \
-  experiments.table2 --scale='"$scale"' --workdir='"$work"' --columns=$0 \
-  --rows=$1 --seeds=$2 >'"$logs"'/cell_$0_$1_$2.log 2>&1; echo "$0 $1 $2 \
-  rc=$?"' \
-  | tee "$out/cells.txt"
-
-echo "== figures ($(left) s left)"
-timeout $(($(left) - 15)) python3 -m experiments.figures --scale="$scale" \
-  --workdir="$work" >"$out/figures.log" 2>&1
-echo "figures rc=$?"
-tail -3 "$out/figures.log"
-
-# Small files only: metrics, configs, wall times, figures, the cell logs.
-(cd runs && find table2_gpu \( -name metrics.jsonl -o -name config.json \
-  -o -name wall_seconds.json -o -name '*.png' -o -name '*.gif' \) -print0 |
-  tar --null -czf "$out/table2_cpu_gpu.tar.gz" -T -)
-tar -czf "$out/cell_logs.tar.gz" -C runs gpu_logs
+# About 45 s per cell besides its training: start-up, compilation, the test
+# set, and the evaluations (a second one, fed true frames, for the
+# conditional rows).
+seconds=${TRAIN_SECONDS:-$((($(left) - 40) / 4 - 45))}
+if [ "$seconds" -lt 1 ]; then seconds=10; fi
+echo "== 2. Table 2 at the paper's size, ${seconds} s per row ($(left) s left)"
+timeout $(($(left) - 10)) python3 -m experiments.table2 --scale="${SCALE:-paper}" \
+  --columns=mnist --seeds=0 --train_seconds="$seconds" \
+  --rows=future,composite,future_conditional,composite_conditional \
+  --discard_checkpoints --workdir=runs/table2_paper_gpu \
+  >"$out/table2.log" 2>&1
+echo "table2 rc=$?"
+tail -20 "$out/table2.log"
+cp runs/table2_paper_gpu/table.json "$out/table2_paper.json" 2>/dev/null
+cp runs/table2_paper_gpu/table.md "$out/table2_paper.md" 2>/dev/null
 ls -la "$out"
 echo "done after $(($(date +%s) - start)) s"

@@ -14,6 +14,9 @@ Each (column, row, seed) trains in its own workdir; finished ones are read
 back and unfinished ones resume, so an interrupted table picks up where it
 stopped. `--num_steps` gives every cell another budget; cells copied from a
 shorter table's workdir then train on from their last checkpoint.
+`--train_seconds=S` gives every cell S seconds of training instead
+(compilation and evaluation excluded), and the table records the steps each
+reached; `benchmarks/on_gpu.sh` runs the paper-size table that way.
 
 A conditional future predictor runs free on its own previous predictions, as
 at test time; it is also scored fed the true previous frame (one step ahead),
@@ -28,10 +31,13 @@ Scales (per row and seed):
   paper  2 x 2048 units with peepholes, batch 80, the paper's setting (GPU).
 """
 
+import ast
 import dataclasses
 import json
 import os
+import shutil
 import time
+from typing import Any
 
 import numpy as np
 from absl import app, flags, logging
@@ -103,11 +109,22 @@ SEEDS = {"quick": (0,), "cpu": (0, 1), "paper": (0,)}
 
 
 def row_config(
-  row: Row, column: str, scale: str, seed: int, num_steps: int = 0
+  row: Row,
+  column: str,
+  scale: str,
+  seed: int,
+  num_steps: int = 0,
+  train_seconds: float = 0.0,
+  overrides: dict[str, Any] | None = None,
 ):
   """The config of one cell; only the row's model fields differ.
-  `num_steps` > 0 replaces the scale's training budget, the same for every
-  row (a longer budget resumes a shorter one's cells when copied over)."""
+
+  `num_steps` > 0 replaces the scale's step budget, the same for every row
+  (a longer budget resumes a shorter one's cells when copied over);
+  `train_seconds` > 0 gives every cell that wall-clock budget instead
+  (compilation and evaluation excluded; evaluated at its last step only).
+  `overrides` sets any other field, {"model.hidden": 8}, in every cell.
+  """
   config = default.get_config(scale)
   if column == "patches":
     default.use_patches(config)
@@ -128,7 +145,31 @@ def row_config(
     )
   if num_steps:
     config.train.num_steps = num_steps
+  if train_seconds:
+    config.train.train_seconds = train_seconds
+    config.train.num_steps = max(num_steps, 10**9)  # time ends training
+    config.train.eval_every_steps = config.train.checkpoint_every_steps = 0
+  for field, value in (overrides or {}).items():
+    group, _, name = field.rpartition(".")
+    parent = config.get(group) if group else config
+    if not isinstance(parent, type(config)) or name not in parent:
+      raise ValueError(f"Unknown config field {field!r} in the overrides.")
+    parent[name] = value
   return config
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+  """`["model.hidden=8", "data.source=offline"]` as a dict of values."""
+  overrides = {}
+  for item in items:
+    field, sep, text = item.partition("=")
+    if not sep:
+      raise ValueError(f"An override is field=value, not {item!r}.")
+    try:
+      overrides[field.strip()] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      overrides[field.strip()] = text  # a plain string
+  return overrides
 
 
 def run_cell(config, workdir: str) -> dict:
@@ -143,7 +184,7 @@ def run_cell(config, workdir: str) -> dict:
       with open(path) as f:
         forced = json.load(f)
     # One written before the cell trained on (or before steps were saved).
-    if forced.get("step") != config.train.num_steps:
+    if forced.get("step") != result["step"]:
       forced = eval.evaluate_run(workdir, teacher_forced=True)
     for key, value in forced.items():
       if key.startswith("future_") and isinstance(value, float):
@@ -151,17 +192,39 @@ def run_cell(config, workdir: str) -> dict:
   return result
 
 
+def _finished(config, records: list[dict]) -> dict | None:
+  """The test record of a cell that has used up its budget, or None."""
+  budget = config.train.train_seconds
+  for record in records:
+    if record["split"] != "test":
+      continue
+    spent = budget and any(
+      r["split"] == "train"
+      and r["step"] == record["step"]
+      and r.get("train_seconds", 0) >= budget
+      for r in records
+    )
+    if record["step"] == config.train.num_steps or spent:
+      return record
+  return None
+
+
 def _train_cell(config, workdir: str) -> dict:
   timing = os.path.join(workdir, "wall_seconds.json")
   records = list(metrics_io.read_metrics(workdir))
-  for record in records:
-    if record["split"] == "test" and record["step"] == config.train.num_steps:
-      logging.info("%s is done; reading its results.", workdir)
-      with open(timing) as f:
-        return dict(record, **json.load(f))
+  done = _finished(config, records)
+  if done is not None:
+    logging.info("%s is done; reading its results.", workdir)
+    with open(timing) as f:
+      return dict(done, **json.load(f))
   start = time.perf_counter()
-  result = train.train_and_evaluate(config, workdir)["test"]
-  seconds = {"wall_seconds": time.perf_counter() - start}
+  run = train.train_and_evaluate(config, workdir)
+  result = dict(run["test"], step=run["steps"])
+  seconds = {
+    "wall_seconds": time.perf_counter() - start,
+    "steps": run["steps"],
+    "train_seconds": run["train_seconds"],
+  }
   if records:  # resumed: the time before the interruption is unknown
     seconds["resumed_after_step"] = max(r["step"] for r in records)
   with open(timing, "w") as f:
@@ -187,11 +250,16 @@ def build_table(
   rows: tuple[str, ...] = (),
   seeds: tuple[int, ...] = (),
   num_steps: int = 0,
+  train_seconds: float = 0.0,
+  overrides: dict[str, Any] | None = None,
+  discard_checkpoints: bool = False,
 ):
   """Trains or reads every cell; returns the table as a dict of rows.
 
   `rows` and `seeds` restrict it to some rows and seeds (default: all), so
-  that cells can train in parallel processes that share the workdir.
+  that cells can train in parallel processes that share the workdir. The
+  budget and `overrides` are `row_config`'s; `discard_checkpoints` deletes
+  each cell's checkpoints once its results are in.
   """
   unknown = set(rows) - {row.name for row in ROWS}
   if unknown:
@@ -219,9 +287,13 @@ def build_table(
         continue
       cells = []
       for seed in seeds:
-        config = row_config(row, column, scale, seed, num_steps)
+        config = row_config(
+          row, column, scale, seed, num_steps, train_seconds, overrides
+        )
         cell_dir = os.path.join(workdir, column, row.name, f"seed_{seed}")
         cells.append(run_cell(config, cell_dir))
+        if discard_checkpoints:
+          shutil.rmtree(os.path.join(cell_dir, "checkpoints"), True)
       unit = losses.METRIC_KEYS[config.model.output]
       setup = table["setup"].get(column)
       if setup is None or (row.num_layers == 2 and setup["layers"] != 2):
@@ -234,6 +306,11 @@ def build_table(
         [c.get(f"reconstruct_{unit}") for c in cells]
       )
       entry[column]["steps"] = config.train.num_steps
+      if train_seconds:  # steps reached within the time budget
+        entry[column]["steps"] = _stats([c.get("step") for c in cells])
+        entry[column]["train_seconds"] = _stats(
+          [c.get("train_seconds") for c in cells]
+        )
       entry[column]["wall_seconds"] = _stats(  # resumed cells: part only
         [c["wall_seconds"] for c in cells if "resumed_after_step" not in c]
       )
@@ -261,6 +338,7 @@ def _setup(config) -> dict:
     "peepholes": m.peepholes,
     "batch_size": config.train.batch_size,
     "steps": config.train.num_steps,
+    "train_seconds": config.train.train_seconds,
     "test_sequences": config.eval.num_test_sequences,
   }
 
@@ -318,10 +396,16 @@ def _caption(table: dict, column: str, setup: dict) -> list[str]:
     if len(seeds) > 1
     else f"seed {seeds[0]}"
   )
+  budget = (
+    f"{setup['train_seconds']:g} s of training (compilation and evaluation "
+    "excluded)"
+    if setup.get("train_seconds")
+    else f"{setup['steps']:,} steps"
+  )
   size = (
     f"{setup['layers']} x {setup['hidden']} units"
     + (" with peepholes" if setup["peepholes"] else "")
-    + f", batch {setup['batch_size']}, {setup['steps']:,} steps"
+    + f", batch {setup['batch_size']}, {budget}"
   )
   if column == "mnist":
     what = (
@@ -378,10 +462,16 @@ def _rows(table: dict, column: str, show_difference: bool) -> list[list[str]]:
       else _fmt(cell.get("sse"), spread=False),
       _fmt(cell.get("ssim"), 3, spread=False),
       _fmt(cell.get("psnr"), 2, spread=False),
+      _count(cell.get("steps")),
       _minutes(cell.get("wall_seconds")),
     ]
     rows.append(row)
   return rows
+
+
+def _count(stat) -> str:
+  """Steps reached within a time budget (a fixed step count is captioned)."""
+  return "-" if not isinstance(stat, dict) else f"{stat['mean']:,.0f}"
 
 
 def _minutes(stat) -> str:
@@ -423,6 +513,7 @@ def to_markdown(table: dict) -> str:
       "reconstruction" if column == "patches" else "SSE/frame",
       "SSIM",
       "PSNR",
+      "steps reached",
       "minutes per seed",
     ]
     if lines:
@@ -445,6 +536,9 @@ def main(argv):
     rows=tuple(FLAGS.rows),
     seeds=tuple(int(s) for s in FLAGS.seeds),
     num_steps=FLAGS.num_steps,
+    train_seconds=FLAGS.train_seconds,
+    overrides=parse_overrides(FLAGS.override),
+    discard_checkpoints=FLAGS.discard_checkpoints,
   )
   table["wall_seconds"] = time.perf_counter() - start
   results.write(FLAGS.workdir, "table", table, "experiments.table2")
@@ -460,5 +554,17 @@ if __name__ == "__main__":
   flags.DEFINE_list("seeds", [], "Only these seeds (default: the scale's).")
   flags.DEFINE_integer(
     "num_steps", 0, "Training steps of every cell (0: the scale's budget)."
+  )
+  flags.DEFINE_float(
+    "train_seconds",
+    0.0,
+    "Wall-clock training budget of every cell in seconds, compilation and "
+    "evaluation excluded (0: the step budget); evaluated at the last step.",
+  )
+  flags.DEFINE_list(
+    "override", [], "Config fields of every cell: model.hidden=8,... ."
+  )
+  flags.DEFINE_bool(
+    "discard_checkpoints", False, "Delete each cell's checkpoints when done."
   )
   app.run(main)

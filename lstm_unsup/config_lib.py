@@ -30,6 +30,7 @@ class ConfigError(ValueError):
 # run computes up to its current step).
 RESUMABLE_CHANGES = (
   "train.num_steps",
+  "train.train_seconds",
   "train.log_every_steps",
   "train.eval_every_steps",
   "train.checkpoint_every_steps",
@@ -147,6 +148,11 @@ def _check_ranges(config) -> None:
     "optim.decay_steps",
     allow_zero=True,
   )
+  seconds = config.train.train_seconds
+  if not (math.isfinite(seconds) and seconds >= 0):
+    raise ConfigError(
+      f"config.train.train_seconds must be >= 0 and finite; got {seconds}."
+    )
   for field in ("optim.learning_rate", "optim.clip_norm", "optim.update_clip"):
     value = _get(config, field)
     if not (math.isfinite(value) and value > 0):

@@ -272,15 +272,28 @@ def train_and_evaluate(
   # Records a killed run wrote after its last checkpoint are redone now.
   writer.truncate_after(start)
   last = config.train.num_steps
+  budget = config.train.train_seconds
+  trained = _trained_seconds(workdir, start)
   step_fn = make_train_step(config, model, mesh)
-  logging.info(
-    "Training %s for steps %d..%d on %d device(s), data: %s",
-    config.model.decoders,
-    start + 1,
-    last,
-    mesh.size,
-    input_pipeline.describe(source),
-  )
+  if start >= last or (budget and trained >= budget):
+    # Done already (a run trained past a smaller num_steps, or out of time):
+    # nothing to train, and its results keep the step they belong to.
+    last = start
+    logging.info(
+      "The run is done: trained to step %d (%.0f s); its test results follow.",
+      start,
+      trained,
+    )
+  else:
+    logging.info(
+      "Training %s for steps %d..%d%s on %d device(s), data: %s",
+      config.model.decoders,
+      start + 1,
+      last,
+      f" or {budget - trained:.0f} s" if budget else "",
+      mesh.size,
+      input_pipeline.describe(source),
+    )
   eval_metrics = metrics_io.last_record(workdir, "valid") or {}
   guard = guards.FiniteGuard(config.train.skip_nonfinite, mngr)
   pending = None  # the previous step's metrics, fetched one step late
@@ -289,11 +302,16 @@ def train_and_evaluate(
   try:
     with guards.stop_signals() as stop:
       for step in range(start + 1, last + 1):
+        began = time.perf_counter()
         batch = input_pipeline.train_batch(config, source, step)
         state, step_metrics = step_fn(state, *shard_batch(mesh, *batch))
         if pending is not None:
           guard.check(pending, step - 1)
         pending = step_metrics
+        if step > start + 1:  # the first step compiles: not training time
+          trained += time.perf_counter() - began
+        if budget and trained >= budget:
+          last = step  # out of time: this step is the last
         stopping = bool(stop)  # a signal arrived: save this step and stop
         log = _itstime(step, config.train.log_every_steps, last)
         evaluate = _itstime(step, config.train.eval_every_steps, last)
@@ -304,7 +322,11 @@ def train_and_evaluate(
           now = time.perf_counter()
           rate = (step - timer_step) / (now - timer)
           timer_step, timer = step, now
-          _log_train(writer, step, last, pending, rate, guard, unit)
+          left = (last - step) / max(rate, 1e-9)
+          if budget:
+            left = min(left, budget - trained)
+          record = dict(pending, train_seconds=trained) if budget else pending
+          _log_train(writer, step, last, record, rate, guard, unit, left)
         if evaluate:
           eval_metrics = evaluator.evaluate(state.params)
           writer.write(step, "valid", eval_metrics)
@@ -324,20 +346,34 @@ def train_and_evaluate(
         if stopping:
           checkpoint.finish(mngr)
           raise Interrupted(stop[0], step)
+        if step == last:
+          break
     checkpoint.finish(mngr)
   finally:
     with contextlib.suppress(Exception):
       mngr.close()
-  test_metrics = _final_test(config, model, state.params, workdir, writer)
+  test_metrics = _final_test(config, model, state.params, workdir, writer, last)
   writer.close()
   return {
     "valid": eval_metrics,
     "test": test_metrics,
     "data": input_pipeline.describe(source),
+    "steps": last,
+    "train_seconds": trained,
   }
 
 
-def _log_train(writer, step, last, step_metrics, rate, guard, unit) -> None:
+def _trained_seconds(workdir: str, step: int) -> float:
+  """Training time (the time budget's clock) up to `step`, from the records
+  of the run's earlier processes; 0 for a new run."""
+  seconds = 0.0
+  for record in metrics_io.read_metrics(workdir):
+    if record["split"] == "train" and record["step"] <= step:
+      seconds = record.get("train_seconds", seconds)
+  return seconds
+
+
+def _log_train(writer, step, last, step_metrics, rate, guard, unit, left):
   record = {k: float(v) for k, v in step_metrics.items()}
   record["steps_per_sec"] = rate
   if guard.skip:
@@ -354,13 +390,13 @@ def _log_train(writer, step, last, step_metrics, rate, guard, unit) -> None:
     parts,
     unit,
     rate,
-    _format_eta((last - step) / max(rate, 1e-9)),
+    _format_eta(left),
   )
 
 
-def _final_test(config, model, params, workdir, writer) -> dict[str, Any]:
-  """Test-set metrics of the final parameters (computed once per run)."""
-  last = config.train.num_steps
+def _final_test(config, model, params, workdir, writer, last: int):
+  """Test-set metrics of the parameters of the last step (computed once per
+  run)."""
   done = metrics_io.last_record(workdir, "test", step=last)
   if done is not None:
     return done

@@ -433,3 +433,47 @@ def test_progress_lines_name_the_loss_unit_of_the_data(tmp_path, caplog):
   train.train_and_evaluate(config, str(tmp_path / "patches"))
   lines = [r.getMessage() for r in caplog.records if "step 2/2" in r.message]
   assert lines and "SE/frame" in lines[0] and "nats" not in lines[0]
+
+
+def test_a_time_budget_ends_training_then_evaluates_and_saves(tmp_path):
+  config = _quick(tmp_path)
+  config.train.num_steps = 10**6
+  config.train.log_every_steps = config.train.eval_every_steps = 10**6
+  config.train.checkpoint_every_steps = 10**6
+  config.train.train_seconds = 2.0
+  workdir = str(tmp_path / "run")
+  result = train.train_and_evaluate(config, workdir)
+  last = result["steps"]
+  assert 1 < last < 10**6 and result["train_seconds"] >= 2.0
+  records = metrics_io.read_metrics(workdir)
+  assert [(r["split"], r["step"]) for r in records] == [
+    ("train", last),
+    ("valid", last),
+    ("test", last),
+  ]
+  assert records[0]["train_seconds"] == result["train_seconds"]
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(last)]
+  # The same command again: the budget is spent, so nothing trains.
+  again = train.train_and_evaluate(config, workdir)
+  assert again["steps"] == last and again["test"]["step"] == last
+  assert again["test"]["future_ce"] == result["test"]["future_ce"]
+  assert metrics_io.read_metrics(workdir) == records
+  # A larger budget trains on from the checkpoint.
+  config.train.train_seconds = 3.0
+  more = train.train_and_evaluate(config, workdir)
+  assert more["steps"] > last and more["train_seconds"] >= 3.0
+
+
+def test_a_run_past_a_smaller_num_steps_keeps_its_own_step(tmp_path, caplog):
+  config = _quick(tmp_path)
+  workdir = str(tmp_path / "run")
+  first = train.train_and_evaluate(config, workdir)
+  records = metrics_io.read_metrics(workdir)
+  config.train.num_steps = 4  # trained to 8 already
+  with caplog.at_level("INFO"):
+    again = train.train_and_evaluate(config, workdir)
+  assert again["steps"] == 8 and again["test"]["step"] == 8
+  assert again["test"]["future_ce"] == first["test"]["future_ce"]
+  assert metrics_io.read_metrics(workdir) == records  # nothing labelled 4
+  assert "trained to step 8" in caplog.text
+  assert "steps 9..4" not in caplog.text

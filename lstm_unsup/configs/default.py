@@ -76,7 +76,11 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
 
   config.train = t = ml_collections.ConfigDict()
   t.batch_size = 80  # sequences per step (the authors' value)
-  t.num_steps = 200_000  # training steps
+  t.num_steps = 200_000  # training steps (the most, with train_seconds)
+  # Wall-clock budget of the training steps in seconds (0: none): training
+  # stops at the first step past it, then evaluates and saves as at the last
+  # step. The first step (compilation) and evaluations are not counted.
+  t.train_seconds = 0.0
   t.log_every_steps = 100  # progress line and train metrics
   t.eval_every_steps = 2_000  # validation metrics and a figure
   t.checkpoint_every_steps = 2_000  # orbax checkpoint of the whole state

@@ -141,7 +141,8 @@ def test_a_resumed_cell_is_marked_and_left_out_of_the_wall_time(tmp_path):
   cell = table2.run_cell(whole, str(tmp_path))
   assert cell["resumed_after_step"] == steps // 2
   saved = json.loads((tmp_path / "wall_seconds.json").read_text())
-  assert saved == {k: cell[k] for k in ("wall_seconds", "resumed_after_step")}
+  keys = ("wall_seconds", "resumed_after_step", "steps", "train_seconds")
+  assert saved == {k: cell[k] for k in keys}
 
 
 def test_a_longer_budget_trains_on_and_rescores_a_copied_cell(tmp_path):
@@ -170,3 +171,51 @@ def test_real_reference_points_by_hand():
   # The prior predicts (3, 5) then (4, 4): exact. Repeating the last input
   # (3, 4) misses by (0, 1) then (1, 0): 0.5 per frame.
   assert points == {"per_position_prior": 0.0, "last_input_frame": 0.5}
+
+
+def test_a_time_budget_table_at_a_tiny_size(tmp_path):
+  # What benchmarks/on_gpu.sh runs at the paper's size: the four paper rows
+  # with the same wall-clock budget each, results only (no checkpoints).
+  rows = ("future", "composite", "future_conditional", "composite_conditional")
+  table = table2.build_table(
+    "quick",
+    str(tmp_path),
+    columns=("mnist",),
+    rows=rows,
+    train_seconds=2.0,
+    overrides=table2.parse_overrides(["model.hidden=8"]),
+    discard_checkpoints=True,
+  )
+  assert table["setup"]["mnist"]["hidden"] == 8
+  assert table["setup"]["mnist"]["layers"] == 2
+  for row in table["rows"]:
+    cell = row["mnist"]
+    assert cell["train_seconds"]["mean"] >= 2.0
+    assert cell["steps"]["mean"] > 1
+    assert cell["ce"]["mean"] > 0
+  leftovers = glob.glob(f"{tmp_path}/**/checkpoints", recursive=True)
+  assert leftovers == []
+  markdown = table2.to_markdown(table)
+  assert "2 x 8 units" in markdown and "2 s of training" in markdown
+  assert "steps reached" in markdown
+  # Read back on a rerun: nothing trains again.
+  again = table2.build_table(
+    "quick",
+    str(tmp_path),
+    columns=("mnist",),
+    rows=rows,
+    train_seconds=2.0,
+    overrides={"model.hidden": 8},
+  )
+  assert json.dumps(again["rows"]) == json.dumps(table["rows"])
+
+
+def test_overrides_name_a_field_or_fail():
+  assert table2.parse_overrides(["model.hidden=8", "data.source=offline"]) == {
+    "model.hidden": 8,
+    "data.source": "offline",
+  }
+  with pytest.raises(ValueError, match="field=value"):
+    table2.parse_overrides(["model.hidden"])
+  with pytest.raises(ValueError, match="Unknown config field"):
+    table2.row_config(table2.ROWS[0], "mnist", "quick", 0, overrides={"x.y": 1})
