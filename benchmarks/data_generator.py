@@ -1,6 +1,6 @@
 """Benchmark: the vectorised Moving MNIST generator against a plain loop.
 
-  python benchmarks/data_generator.py [--repeats 21] [--skip_train_step]
+  python -m benchmarks.data_generator [--repeats=21] [--skip_train_step]
 
 At batch 16, 80 and 256 it times `moving_mnist.generate` with each paste
 backend (the compiled numba kernel and the numpy fallback) and
@@ -15,7 +15,6 @@ batch costs less than 5% of a training step.
 This is a script, not a test: timings depend on the machine and its load.
 """
 
-import argparse
 import statistics
 import time
 
@@ -23,8 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from absl import flags
 from flax import linen as nn
 
+from lstm_unsup import errors
 from lstm_unsup.data import moving_mnist, paste, reference_loop
 from lstm_unsup.data.digits import load_digits
 
@@ -125,12 +126,9 @@ def time_train_step(batch_BxTxD: np.ndarray, repeats: int = 3) -> float:
   return statistics.median(times)
 
 
-def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--repeats", type=int, default=21)
-  parser.add_argument("--source", default="auto")
-  parser.add_argument("--skip_train_step", action="store_true")
-  args = parser.parse_args()
+def main(argv) -> None:
+  del argv
+  args = flags.FLAGS
   digits = load_digits(args.source, "train")
   print(f"digits: {digits.source}")
   print(f"jax backend: {jax.default_backend()}, numpy {np.__version__}")
@@ -161,4 +159,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-  main()
+  flags.DEFINE_integer("repeats", 21, "Timed batches per generator (median).")
+  flags.DEFINE_string("source", "auto", "Digit source.")
+  flags.DEFINE_bool("skip_train_step", False, "Do not time a training step.")
+  errors.run_main(main)

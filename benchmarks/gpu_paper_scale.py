@@ -41,10 +41,11 @@ import os
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from benchmarks import train_step as bench
 from experiments import paper_numbers
+from lstm_unsup import errors
 
 IMPLS = ("ours", "ours_bf16", "ours_peepholes", "torch")
 FIELDS = {
@@ -497,4 +498,4 @@ if __name__ == "__main__":
     "child", "", "Internal: kind:impl to run in this process."
   )
   flags.DEFINE_string("output", "runs/gpu_paper_scale.json", "JSON results.")
-  app.run(main)
+  errors.run_main(main)

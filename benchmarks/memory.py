@@ -18,9 +18,10 @@ import json
 import resource
 import types
 
-from absl import app, flags
+from absl import flags
 
 from benchmarks import train_step as bench
+from lstm_unsup import errors
 
 FLAGS = flags.FLAGS
 GIB = 2**30
@@ -169,4 +170,4 @@ if __name__ == "__main__":
   flags.DEFINE_list("impls", ["ours", "torch"], "Implementations.")
   flags.DEFINE_string("child", "", "Internal: the implementation to measure.")
   flags.DEFINE_string("output", "runs/bench_memory.json", "JSON results.")
-  app.run(main)
+  errors.run_main(main)

@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 
-from lstm_unsup import losses, train
+from lstm_unsup import errors, losses, train
 from lstm_unsup.configs import composite
 from lstm_unsup.optim import fused_adam
 
@@ -220,8 +220,14 @@ def _to_flax(ours_params, H):
 
 
 def flax_peer(H: int, ours_params, inputs, future):
-  model = FlaxComposite(H)
-  params = _to_flax(ours_params, H)
+  return flax_training_run(
+    FlaxComposite(H), _to_flax(ours_params, H), inputs, future
+  )
+
+
+def flax_training_run(model: nn.Module, params, inputs, future):
+  """A step function that trains the Flax composite `model` from `params`
+  with our loss and clipped Adam; each call returns the step's loss."""
   tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
   targets = {"reconstruct": inputs[:, ::-1], "future": future}
 
@@ -357,7 +363,20 @@ def bench(
     "hidden": H,
     "batch": B,
     "gflop_per_step": flops_per_step(H, B) / 1e9,
+    **time_in_alternation(runs, steps),
   }
+  for name in runs:
+    gflops = flops_per_step(H, B) * result[name]["steps_per_s"] / 1e9
+    result[name].update(gflops=gflops, fraction_of_peak=gflops / peak)
+  return result
+
+
+def time_in_alternation(runs: dict, steps: int, rtol: float = 1e-4) -> dict:
+  """Per implementation: its first loss and first-step (compile) time, then
+  the median steps/s of `steps` timed steps and the page faults per step;
+  `ours_speedup` against "ours" when it is among `runs`. Checks that all
+  first losses agree to `rtol`."""
+  result = {}
   for name, run in runs.items():
     start = time.perf_counter()
     result[name] = {"first_loss": float(run())}  # includes compilation
@@ -376,19 +395,16 @@ def bench(
         resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
       )
   for name in runs:
-    seconds = float(np.median(times[name]))
     result[name].update(
       page_faults_per_step=faults[name] / steps,
-      steps_per_s=1 / seconds,
-      gflops=flops_per_step(H, B) / seconds / 1e9,
-      fraction_of_peak=flops_per_step(H, B) / seconds / 1e9 / peak,
+      steps_per_s=1 / float(np.median(times[name])),
     )
   ref = result[next(iter(runs))]["first_loss"]
   for name in runs:
     np.testing.assert_allclose(
       result[name]["first_loss"],
       ref,
-      rtol=1e-4,
+      rtol=rtol,
       err_msg=f"{name} computes another loss",
     )
     if "ours" in runs:
@@ -547,4 +563,4 @@ if __name__ == "__main__":
     "(no ratio is printed then).",
   )
   flags.DEFINE_string("output", "runs/bench_train_step.json", "JSON results.")
-  app.run(main)
+  errors.run_main(main, checks=(ValueError,))

@@ -26,9 +26,10 @@ import os
 
 import matplotlib
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import paper_numbers, results, table3
+from lstm_unsup import errors
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.data import labelled
 
@@ -241,4 +242,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer(
     "classifier_steps", 0, "Training steps per classifier; 0: the scale's."
   )
-  app.run(main)
+  errors.run_main(main, checks=(ValueError,))

@@ -26,12 +26,13 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from absl import app, flags
+from absl import flags
 from PIL import Image
 
 from experiments import table2
 from lstm_unsup import (
   checkpoint,
+  errors,
   evaluation,
   figures,
   input_pipeline,
@@ -317,4 +318,4 @@ if __name__ == "__main__":
     "A trained 1-layer composite run (e.g. runs/composite_cpu) to use for "
     "Figs 7, 9 and 10 instead of the Table 2 one.",
   )
-  app.run(main)
+  errors.run_main(main)

@@ -6,7 +6,8 @@
 Train (every log period) and validation (every evaluation) loss of each
 decoder in the paper's unit against the step: cross entropy in nats per
 frame for binary frames (Moving MNIST), squared loss per frame for real ones
-(image patches), as the run's config says.
+(image patches), as the run's config says. A damaged line of metrics.jsonl
+is skipped with a warning naming it: the plot shows what can be read.
 """
 
 import os
@@ -15,16 +16,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from lstm_unsup import losses, metrics_io  # noqa: E402
+from lstm_unsup import errors, losses, metrics_io, run_dir  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 def loss_kind(workdir: str, records: list[dict]) -> str:
   """ "binary" or "real": the run's config, else the metric names."""
-  config = metrics_io.read_config(workdir) or {}
+  config = run_dir.RunDir(workdir).read_config() or {}
   kind = config.get("model", {}).get("output")
   if kind in losses.UNITS:
     return kind
@@ -91,4 +92,4 @@ if __name__ == "__main__":
     "workdir", None, "A training run's workdir.", required=True
   )
   flags.DEFINE_string("output", "", "PNG path (default: workdir/curves.png).")
-  app.run(main)
+  errors.run_main(main)

@@ -16,18 +16,17 @@ and the last input frame repeated for every future frame.
 """
 
 import numpy as np
-from absl import app
 from ml_collections import config_flags
 
-from lstm_unsup import input_pipeline, losses
+from lstm_unsup import errors, input_pipeline, losses
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A config file.")
 
 
 def reference_points(config, num_train: int = 2_000) -> dict[str, float]:
   T = config.data.num_input_frames
-  test = input_pipeline.to_unit(
-    np.asarray(input_pipeline.eval_sequences(config, "test"))
+  test = input_pipeline.model_frames(  # as the model reads them
+    config, np.asarray(input_pipeline.eval_sequences(config, "test"))
   )
   inputs_test = test[:, :T].reshape(len(test), T, -1)
   future_test = test[:, T:].reshape(len(test), test.shape[1] - T, -1)
@@ -79,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run_main(main)

@@ -26,7 +26,9 @@ import re
 import shlex
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from lstm_unsup import errors
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pages whose results blocks are checked, relative to ROOT.
@@ -154,4 +156,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_bool("update", False, "Rewrite the blocks from their JSON.")
-  app.run(main)
+  errors.run_main(main)

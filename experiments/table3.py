@@ -33,10 +33,10 @@ import dataclasses
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from experiments import paper_numbers, results, table2
-from lstm_unsup import classifier
+from lstm_unsup import classifier, errors
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.configs import default
@@ -254,4 +254,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("workdir", "runs/table3", "Where every run goes.")
   flags.DEFINE_list("rows", [], "Only these rows (default: all).")
   flags.DEFINE_list("seeds", [], "Only these seeds (default: the scale's).")
-  app.run(main)
+  errors.run_main(main, checks=(ValueError,))

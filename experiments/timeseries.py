@@ -41,13 +41,14 @@ import time
 import warnings
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from experiments import results
+from lstm_unsup import errors
 from lstm_unsup.sequence import SequenceAutoencoder
 
 DATASETS = (  # every classification set that the aeon 1.x wheel ships
@@ -432,4 +433,4 @@ if __name__ == "__main__":
   flags.DEFINE_list(
     "datasets", [], f"A subset of the classification sets: {DATASETS}."
   )
-  app.run(main)
+  errors.run_main(main, checks=(ValueError,))

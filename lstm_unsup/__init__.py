@@ -8,7 +8,8 @@ The paper's pipeline is at the top level (models, losses, input_pipeline,
 train, main, evaluation, eval, features, figures, checkpoint, ...; configs/
 and data/); its parts are subpackages:
 
-  lstm/        the LSTM: cell, time loop with its backward pass, Flax module
+  lstm/        the LSTM: cell, time loop with its backward pass, Flax module;
+               and the convolutional LSTM (Shi et al. 2015) on the same loop
   optim/       the authors' momentum update and a clipped Adam (with kernel)
   classifier/  the supervised classifier seeded from an encoder, its training
   sequence/    SequenceAutoencoder, the models for anyone's sequences
@@ -19,6 +20,10 @@ Notation used in tensor names throughout the package (`frames_BxTxD`):
   K  decoded time steps         D  features per frame (4096 for 64x64)
   H  hidden units per layer     G  gate pre-activations, 4 * H
   C  classes                    L  stacked LSTM layers
+
+ConvLSTM tensors (lstm/conv.py, grids.py) are grids: in x_BxTxHxWxC and
+h_BxHxWxF, H x W is the grid, C its input channels, F the features per
+layer (G = 4 * F) and P = p * p * channels the values of one patch.
 """
 
 __version__ = "0.1.0"

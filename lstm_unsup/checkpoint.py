@@ -1,7 +1,8 @@
 """Orbax checkpoints that survive kills, full disks and damaged files.
 
 A checkpoint holds the whole training state (step, parameters, optimiser
-state) under `workdir/checkpoints/<step>`. Orbax writes each one to a
+state) under `workdir/checkpoints/<step>` (whose manager
+`run_dir.RunDir.checkpoint_manager` opens). Orbax writes each one to a
 temporary folder and renames it when complete, so a kill never leaves a
 half-written checkpoint as the latest (leftover temporary folders are
 deleted when the next run opens the folder). On top of orbax:
@@ -30,7 +31,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from lstm_unsup import config_lib, metrics_io, models
+from lstm_unsup import config_lib, models, run_dir
 
 PyTree = Any
 TMP_MARK = ".orbax-checkpoint-tmp"
@@ -43,42 +44,6 @@ class CheckpointError(RuntimeError):
 
 class MismatchError(CheckpointError):
   """A checkpoint does not fit the model it is restored into."""
-
-
-def quiet_orbax_logs() -> None:
-  """Hides orbax's INFO lines, which would drown the progress lines."""
-  logger = logging.get_absl_logger()
-  if not any(isinstance(f, _DropOrbaxInfo) for f in logger.filters):
-    logger.addFilter(_DropOrbaxInfo())
-
-
-class _DropOrbaxInfo:
-  def filter(self, record) -> bool:
-    return record.levelno > 20 or "/orbax/" not in record.pathname
-
-
-def manager(
-  workdir: str, keep: int = 3, *, read_only: bool = False
-) -> ocp.CheckpointManager:
-  """The checkpoint manager of a work directory. The training run's own
-  deletes temporary folders that a killed save left; a `read_only` one, for
-  a reader beside a running training, creates and deletes nothing (it must
-  not be used to save)."""
-  quiet_orbax_logs()
-  options = ocp.CheckpointManagerOptions(
-    max_to_keep=keep,
-    create=not read_only,
-    cleanup_tmp_directories=not read_only,
-  )
-  return ocp.CheckpointManager(
-    _folder(workdir),
-    options=options,
-    item_handlers=ocp.StandardCheckpointHandler(),
-  )
-
-
-def _folder(workdir: str) -> str:
-  return os.path.abspath(os.path.join(workdir, "checkpoints"))
 
 
 def _path(keys) -> str:
@@ -281,9 +246,11 @@ def restore_params(workdir: str, step: int | None = None) -> PyTree:
 
 def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
   """The whole saved state (step, params, opt_state) as nested dicts."""
-  if not os.path.isdir(_folder(workdir)):
+  run = run_dir.RunDir(workdir)
+  run.check_layout()
+  if not os.path.isdir(run.checkpoints):
     raise FileNotFoundError(f"No checkpoint under {workdir}/checkpoints.")
-  mngr = manager(workdir, read_only=True)
+  mngr = run.checkpoint_manager(read_only=True)
   steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
   if not steps:
     raise FileNotFoundError(f"No checkpoint under {workdir}/checkpoints.")
@@ -304,7 +271,7 @@ def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
 def load_run(workdir: str, params: bool = True):
   """(config, model, params) of a run's latest checkpoint; params is None
   when `params` is False (the config and model alone)."""
-  values = metrics_io.read_config(workdir)
+  values = run_dir.RunDir(workdir).read_config()
   if values is None:
     raise FileNotFoundError(f"{workdir}/config.json not found: not a run.")
   config = config_lib.from_dict(values)

@@ -3,20 +3,19 @@
 Each problem raises a ConfigError (a ValueError) that names the offending
 field and says what would be accepted, so a typo, a value of the wrong type
 or an impossible combination fails in a second, not after compilation.
-`check_workdir` refuses to resume a workdir that another config made.
+`run_dir.RunDir.check` refuses to resume a workdir that another config
+made, with `RESUMABLE_CHANGES`.
 """
 
-import json
 import math
 import numbers
-import os
 from typing import Any
 
 import ml_collections
 
-from lstm_unsup import input_pipeline, metrics_io, models
+from lstm_unsup import input_pipeline, models
 from lstm_unsup.configs import default
-from lstm_unsup.data import digits, moving_mnist
+from lstm_unsup.data import digits, moving_mnist, splits, videos
 from lstm_unsup.optim import optimizers
 
 DIGIT_SIZE = 28
@@ -86,8 +85,8 @@ def check_types(values: dict[str, Any]) -> None:
   scale = values.get("scale", "quick")
   if scale not in default.SCALES:
     raise ConfigError(f"config.scale={scale!r} is not one of {default.SCALES}.")
-  reference = _flatten(default.get_config(scale).to_dict())
-  for field, value in _flatten(values).items():
+  reference = flatten(default.get_config(scale).to_dict())
+  for field, value in flatten(values).items():
     expected = type(reference[field])
     number = {int: numbers.Integral, float: numbers.Real}.get(expected)
     if number is not None:  # numpy integers too; never a bool
@@ -103,6 +102,7 @@ def check_types(values: dict[str, Any]) -> None:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first bad field of `config`."""
+  check_is_config(config)
   values = config.to_dict()
   check_known_fields(values)
   check_types(values)
@@ -111,12 +111,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_combinations(config)
 
 
+def check_is_config(config) -> None:
+  """Raises ConfigError unless `config` is a ConfigDict (what a config
+  file's get_config() must return)."""
+  if not isinstance(config, ml_collections.ConfigDict):
+    kind = type(config).__name__
+    article = "an" if kind[0] in "aeiou" else "a"
+    raise ConfigError(
+      f"--config gave {article} {kind} ({config!r:.60}), not an "
+      "ml_collections.ConfigDict: its get_config() must return one."
+    )
+
+
 def _check_choices(config) -> None:
   for field, choices in models.CHOICES.items():
     _choice(config, f"model.{field}", choices)
   _choice(config, "data.dataset", input_pipeline.DATASETS)
   _choice(config, "data.source", digits.SOURCES)
   _choice(config, "data.bounce", moving_mnist.BOUNCES)
+  _choice(config, "data.layout", videos.LAYOUTS)
+  _choice(config, "data.split", splits.HOWS)
   _choice(config, "optim.name", optimizers.NAMES)
 
 
@@ -125,6 +139,8 @@ def _check_ranges(config) -> None:
     config,
     "model.hidden",
     "model.num_layers",
+    "model.conv_kernel",
+    "model.patch_size",
     "data.num_input_frames",
     "data.num_digits",
     "data.image_size",
@@ -160,6 +176,9 @@ def _check_ranges(config) -> None:
   _in_range(config, "optim.momentum", 0.0, 1.0, open_high=True)
   _in_range(config, "optim.l2", 0.0, 1.0)
   _in_range(config, "data.step_length", 0.0, 1.0)
+  _in_range(config, "data.valid_fraction", 0.0, 0.5)
+  _in_range(config, "data.test_fraction", 0.0, 0.5)
+  _positive(config, "data.split_gap_frames", allow_zero=True)
   for field in ("model.forget_bias", "model.readout_bias"):
     if not math.isfinite(_get(config, field)):
       raise ConfigError(
@@ -196,6 +215,13 @@ def _check_combinations(config) -> None:
     raise ConfigError(
       "config.model.output must be 'real' for config.data.dataset='patches' "
       "(normalised colour values, squared loss)."
+    )
+  size, patch = config.data.image_size, config.model.patch_size
+  if config.model.cell == "conv" and size % patch:
+    raise ConfigError(
+      f"config.model.patch_size={patch} does not divide "
+      f"config.data.image_size={size}: a ConvLSTM reads frames as a grid of "
+      "patches."
     )
   if not patches and config.data.image_size < DIGIT_SIZE:
     raise ConfigError(
@@ -244,65 +270,16 @@ def from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
   check_known_fields(values)
   check_types(values)
   config = default.get_config(values.get("scale", "cpu"))
-  config.update_from_flattened_dict(_flatten(values))
+  config.update_from_flattened_dict(flatten(values))
   validate(config)
   return config
 
 
-def _flatten(values, prefix=""):
+def flatten(values, prefix=""):
   flat = {}
   for key, value in values.items():
     if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
+      flat.update(flatten(value, f"{prefix}{key}."))
     else:
       flat[prefix + key] = value
   return flat
-
-
-def read_workdir_config(workdir: str) -> dict[str, Any] | None:
-  """The config.json of `workdir` (None for a new workdir), or ConfigError
-  if the folder cannot be a run's."""
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise ConfigError(f"--workdir {workdir} is a file, not a folder.")
-  try:
-    before = metrics_io.read_config(workdir)
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise ConfigError(
-      f"{workdir}/config.json is damaged ({e}); refusing to resume from it. "
-      "Use a new --workdir, or restore that file."
-    ) from e
-  checkpoints = os.path.join(workdir, "checkpoints")
-  if before is None and os.path.isdir(checkpoints) and os.listdir(checkpoints):
-    raise ConfigError(
-      f"{workdir} holds checkpoints but no config.json, so which config "
-      "made them is unknown; refusing to resume. Use a new --workdir."
-    )
-  if before is not None and not isinstance(before, dict):
-    raise ConfigError(f"{workdir}/config.json does not hold a config.")
-  return before
-
-
-def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses to resume a workdir that another configuration made."""
-  before = read_workdir_config(workdir)
-  if before is None:
-    return
-  now = json.loads(json.dumps(config.to_dict()))
-  old, new = _flatten(before), _flatten(now)
-  changed = [
-    key
-    for key in sorted(set(old) | set(new))
-    # A field the run's config.json lacks was added to the code since.
-    if key in old
-    and old.get(key) != new.get(key)
-    and not any(key.startswith(p) for p in RESUMABLE_CHANGES)
-  ]
-  if changed:
-    diffs = ", ".join(
-      f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:5]
-    )
-    raise ConfigError(
-      f"The workdir {workdir} belongs to a run with a different config "
-      f"({diffs}); refusing to resume it. Use a new --workdir, or delete "
-      f"this one to start over."
-    )

@@ -8,15 +8,24 @@ Prints every metric and saves them to `<workdir>/eval_<split>.json`.
 Conditional decoders run on their own previous output, as at test time;
 `--teacher_forced` feeds them the ground-truth previous frame instead (the
 released 2015 lstm_combo.py validates that way) and saves
-`eval_<split>_teacher_forced.json`.
+`eval_<split>_teacher_forced.json`. It holds the run's workdir while it
+runs (run_dir): not beside a training of the same run.
 """
 
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
-from lstm_unsup import checkpoint, config_lib, errors, evaluation, models
+from lstm_unsup import (
+  checkpoint,
+  config_lib,
+  errors,
+  evaluation,
+  metrics_io,
+  models,
+  run_dir,
+)
 
 
 def evaluate_run(
@@ -30,8 +39,6 @@ def evaluate_run(
   `<workdir>/eval_<split>.json` (`eval_<split>_teacher_forced.json` when
   `teacher_forced` feeds conditional decoders the ground truth)."""
   config, model, _ = checkpoint.load_run(workdir, params=False)
-  state = checkpoint.restore_state(workdir)
-  params = state["params"]
   if teacher_forced:
     config.model.teacher_forced_reconstruction_at_eval = True
     config.model.teacher_forced_future_at_eval = True
@@ -41,11 +48,14 @@ def evaluate_run(
   if mnist_test_seq:
     config.eval.mnist_test_seq = mnist_test_seq
     config_lib.validate(config)
-  result = evaluation.Evaluator(config, model, split=split).evaluate(params)
-  result["step"] = int(state["step"])  # the checkpoint's training step
-  name = f"eval_{split}{'_teacher_forced' if teacher_forced else ''}.json"
-  with open(os.path.join(workdir, name), "w") as f:
-    json.dump(result, f, indent=2)
+  with run_dir.RunDir(workdir).locked():  # it writes into the run
+    state = checkpoint.restore_state(workdir)
+    evaluator = evaluation.Evaluator(config, model, split=split)
+    result = evaluator.evaluate(state["params"])
+    result["step"] = int(state["step"])  # the checkpoint's training step
+    name = f"eval_{split}{'_teacher_forced' if teacher_forced else ''}.json"
+    text = json.dumps(result, indent=2)
+    metrics_io._write_atomically(os.path.join(workdir, name), text)
   return result
 
 
@@ -63,8 +73,7 @@ def main(argv):
   del argv
   splits = ["test"] + (["mnist_test_seq"] if FLAGS.mnist_test_seq else [])
   for split in splits:
-    result = errors.run_reporting_errors(
-      evaluate_run,
+    result = evaluate_run(
       FLAGS.workdir,
       split,
       FLAGS.num_sequences,
@@ -97,4 +106,4 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  errors.run_main(main)

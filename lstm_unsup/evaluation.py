@@ -16,7 +16,6 @@ import jax
 import numpy as np
 
 from lstm_unsup import figures, input_pipeline, losses, metrics, models
-from lstm_unsup.data import patches
 
 Array = jax.Array
 
@@ -39,9 +38,10 @@ class Evaluator:
       model, self.model_config, config.model.output, self.frame_shape
     )
     self._display = lambda frames: frames  # to [0, 1] for pictures
+    self._stats = None  # patches: the training windows' statistics
     if config.data.dataset == "patches":
-      stats = patches.make_source(config.data.patch_source).stats
-      self._display = stats.denormalise
+      self._stats = input_pipeline.patch_source(config).stats
+      self._display = self._stats.denormalise
 
   def _batches(self):
     B = self.config.eval.batch_size
@@ -52,7 +52,7 @@ class Evaluator:
       if n < B:  # pad the last batch to keep one compiled shape
         pad = np.zeros((B - n, *chunk.shape[1:]), chunk.dtype)
         chunk = np.concatenate([chunk, pad])
-      frames = input_pipeline.to_unit(chunk)
+      frames = input_pipeline.model_frames(self.config, chunk, self._stats)
       yield input_pipeline.split_frames(self.config, frames), np.arange(B) < n
 
   def evaluate(self, params) -> dict:
@@ -76,7 +76,8 @@ class Evaluator:
     if sequences is None:
       (inputs, future), _ = next(self._batches())
     else:
-      frames = input_pipeline.to_unit(np.asarray(sequences[:count]))
+      frames = np.asarray(sequences[:count])
+      frames = input_pipeline.model_frames(self.config, frames, self._stats)
       inputs, future = input_pipeline.split_frames(self.config, frames)
     outputs = _compiled_apply(self.model)(params, inputs, future)
     shape = (-1, *self.frame_shape)

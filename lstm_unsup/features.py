@@ -1,54 +1,89 @@
-"""The trained encoder as a standalone feature extractor.
+"""The trained encoder as a standalone feature extractor, for every run.
 
 `encode` turns videos into fixed-length vectors: the encoder's final state,
-the representation the paper's decoders and classifiers start from.
+the representation the paper's decoders and classifiers start from. Any
+run works: Moving MNIST or patches, any frame size, grey or colour. Videos
+are pixels (uint8, or float in [0, 1]); a patch run normalises them with
+the statistics of its training windows (its `data_split.json`).
 
   python -m lstm_unsup.features --workdir=runs/composite_cpu \
       --split=test --output=runs/composite_cpu/features_test.npy
+  python -m lstm_unsup.features --workdir=RUN --input=FILE_OR_FOLDER \
+      [--layout=TN] --output=features.npy
 
-or, from Python, `lstm_unsup.encode(workdir, frames_BxTxHxW)`.
+`--input` takes anything `lstm_unsup.data.videos` reads (.npy/.npz in
+either layout, video files, folders of videos or frames, tfds:NAME) and
+encodes each video's first frames. From Python:
+`lstm_unsup.encode(workdir, videos_BxTxHxWxC)`.
 """
+
+import contextlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from lstm_unsup import checkpoint, errors, input_pipeline
+from lstm_unsup import checkpoint, errors, input_pipeline, run_dir
+from lstm_unsup.data import videos as videos_lib
 from lstm_unsup.data.digits import DataError
 
 WHICH = ("h", "c", "state")
 
 
+def frame_shape(config, params) -> tuple[int, int, int]:
+  """(H, W, C) of the frames a run reads; C from its encoder's weights."""
+  size = config.data.image_size
+  w_input = params["encoder"]["layer_0"]["w_input"]
+  if w_input.ndim == 4:  # a ConvLSTM's k x k x (p * p * C) x 4F kernel
+    return size, size, w_input.shape[2] // config.model.patch_size**2
+  return size, size, w_input.shape[0] // (size * size)
+
+
+def _fits(config, params) -> str:
+  H, W, C = frame_shape(config, params)
+  T = config.data.num_input_frames
+  grey = f"(B, >= {T}, {H}, {W}) or " if C == 1 else ""
+  return (
+    f"this run reads {T} or more frames of {H}x{W} pixels with {C} "
+    f"channel(s): videos of shape {grey}(B, >= {T}, {H}, {W}, {C})"
+  )
+
+
 def encode(
-  run, frames_BxTxHxW: np.ndarray, *, which: str = "h", batch_size: int = 256
+  run,
+  videos_BxTxHxWxC: np.ndarray,
+  *,
+  which: str = "h",
+  batch_size: int = 256,
+  stats=None,
 ) -> np.ndarray:
   """Features of each video: every layer's final h ("h"), c ("c") or both
   ("state"), concatenated bottom layer first.
 
   Args:
     run: a workdir, or a (config, model, params) tuple.
-    frames_BxTxHxW: videos in [0, 1] (or uint8); the encoder reads the first
-      `config.data.num_input_frames` frames.
+    videos_BxTxHxWxC: pixels, uint8 or float in [0, 1] ((B, T, H, W) for
+      grey); the encoder reads the first `config.data.num_input_frames`.
+    stats: a patch run's PatchStats; default: the run's recorded ones.
   """
   config, model, params = (
     checkpoint.load_run(run) if isinstance(run, str) else run
   )
   if which not in WHICH:
     raise ValueError(f"which={which!r} is not one of {WHICH}.")
-  frames = np.asarray(frames_BxTxHxW)
-  T = config.data.num_input_frames
-  size = config.data.image_size
-  if (
-    frames.ndim != 4 or frames.shape[2:] != (size, size) or frames.shape[1] < T
-  ):
+  frames = given = np.asarray(videos_BxTxHxWxC)
+  shape, T = frame_shape(config, params), config.data.num_input_frames
+  if frames.ndim == 4 and shape[-1] == 1:
+    frames = frames[..., None]
+  if frames.ndim != 5 or frames.shape[2:] != shape or frames.shape[1] < T:
     raise DataError(
-      f"Expected videos of shape (B, >= {T}, {size}, {size}); got "
-      f"{frames.shape}."
+      f"Got videos of shape {given.shape}; {_fits(config, params)}."
     )
-  input_pipeline.check_values(
-    frames, "The videos", config.model.output == "binary"
-  )
+  videos_lib.check_pixels(frames, "The videos")
+  if config.data.dataset == "patches" and stats is None:
+    saved = isinstance(run, str) and input_pipeline.read_patch_stats(run)
+    stats = saved or input_pipeline.patch_source(config).stats
 
   @jax.jit
   def features(params, inputs_BxTxD):
@@ -59,13 +94,29 @@ def encode(
       "c": lambda c, h: [c],
       "state": lambda c, h: [c, h],
     }[which]
-    return jnp.concatenate([a for c, h in parts for a in pick(c, h)], -1)
+    # A ConvLSTM's states are grids (B x H x W x F): flattened.
+    picked = [a.reshape(len(a), -1) for c, h in parts for a in pick(c, h)]
+    return jnp.concatenate(picked, -1)
 
   out = []
   for start in range(0, len(frames), batch_size):
-    chunk = input_pipeline.to_unit(frames[start : start + batch_size, :T])
+    chunk = frames[start : start + batch_size, :T]
+    chunk = input_pipeline.model_frames(config, chunk, stats)
     out.append(np.asarray(features(params, chunk.reshape(len(chunk), T, -1))))
   return np.concatenate(out)
+
+
+def first_frames(run, videos: videos_lib.Videos) -> np.ndarray:
+  """The first T frames of each video, stacked; a DataError names the first
+  video that does not fit the run."""
+  config, _, params = run
+  shape, T = frame_shape(config, params), config.data.num_input_frames
+  for name, video in zip(videos.names, videos.frames):
+    if tuple(video.shape[1:]) != shape or len(video) < T:
+      raise DataError(
+        f"{name} has shape {tuple(video.shape)}; {_fits(config, params)}."
+      )
+  return np.stack([np.asarray(v[:T]) for v in videos.frames])
 
 
 FLAGS = flags.FLAGS
@@ -75,39 +126,70 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "A training run's workdir.")
   flags.DEFINE_enum(
     "split",
-    "test",
+    None,
     ["valid", "test", "file"],
-    "Which fixed set to encode, or a .npy file.",
+    "The run's own fixed set to encode (default: test), or file (--input).",
   )
-  flags.DEFINE_string("input", "", "With --split=file: a (B,T,H,W) .npy.")
+  flags.DEFINE_string(
+    "input", "", "Videos to encode: a file, a folder, clips or tfds:NAME."
+  )
+  flags.DEFINE_enum(
+    "layout", "auto", list(videos_lib.LAYOUTS), "Axis order of an array."
+  )
   flags.DEFINE_string("output", None, "Where to write the features (.npy).")
   flags.DEFINE_enum("which", "h", list(WHICH), "Which state to export.")
   flags.mark_flags_as_required(["workdir", "output"])
 
 
-def export(workdir: str, split: str, input_path: str, output: str, which: str):
-  """Encodes a fixed set (or a .npy file) and saves the features."""
-  run = checkpoint.load_run(workdir)
-  if split == "file":
-    try:
-      frames = np.load(input_path, mmap_mode="r")
-    except ValueError as e:  # not an .npy file, or a truncated one
-      raise DataError(f"{input_path} is not a readable .npy file: {e}") from e
-  else:
-    frames = input_pipeline.eval_sequences(run[0], split)
-  feats = encode(run, frames, which=which)
-  np.save(output, feats)
-  return feats
+def export(
+  workdir: str,
+  split: str | None,
+  input_path: str,
+  output: str,
+  which: str,
+  layout: str = "auto",
+):
+  """Encodes a fixed set or any videos, saves the features; returns them
+  and a description of what was encoded. Writing into the run's workdir,
+  it holds it (run_dir), as training and `eval` do."""
+  folder = run_dir.RunDir(workdir)
+  held = (
+    folder.locked() if folder.contains(output) else contextlib.nullcontext()
+  )
+  with held:
+    run = checkpoint.load_run(workdir)
+    config = run[0]
+    if input_path and split not in (None, "file"):
+      raise DataError(f"Give --input or --split={split}, not both.")
+    if split == "file" and not input_path:
+      raise DataError("--split=file needs --input=FILE_OR_FOLDER.")
+    if input_path:
+      found = videos_lib.load(
+        input_path, layout=layout, data_dir=config.data.data_dir
+      )
+      frames, what = first_frames(run, found), found.description
+    else:
+      frames = input_pipeline.eval_sequences(config, split or "test")
+      what = f"the run's {split or 'test'} set"
+    feats = encode(run, frames, which=which)
+    np.save(output, feats)
+  return feats, what
 
 
 def main(argv):
   del argv
-  feats = errors.run_reporting_errors(
-    export, FLAGS.workdir, FLAGS.split, FLAGS.input, FLAGS.output, FLAGS.which
+  feats, what = export(
+    FLAGS.workdir,
+    FLAGS.split,
+    FLAGS.input,
+    FLAGS.output,
+    FLAGS.which,
+    FLAGS.layout,
   )
+  print(f"Encoded {what}.")
   print(f"Wrote features of shape {feats.shape} to {FLAGS.output}")
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  errors.run_main(main)

@@ -24,7 +24,10 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def _rgb(frames: np.ndarray) -> np.ndarray:
-  """Grey (..., H, W) or colour (..., H, W, 3) frames as colour."""
+  """Grey (..., H, W) or (..., H, W, 1), or colour (..., H, W, 3) frames as
+  colour."""
+  if frames.shape[-1] == 1 and frames.ndim >= 4:
+    frames = frames[..., 0]
   return (
     frames
     if frames.shape[-1] == 3 and frames.ndim >= 4

@@ -30,6 +30,17 @@ class Interrupted(KeyboardInterrupt):
     )
 
 
+class StoppedAtOnce(KeyboardInterrupt):
+  """A second SIGINT or SIGTERM stopped training at once, saving nothing."""
+
+  def __init__(self, signum: int):
+    self.signum = signum
+    super().__init__(
+      f"a second {signal.Signals(signum).name}, at once: nothing was saved "
+      "since the last checkpoint; rerun the same command to resume from it."
+    )
+
+
 class FiniteGuard:
   """Checks each step's loss and gradient norm once: stops the run at the
   first non-finite one, or counts it as skipped (config.train.skip_nonfinite:
@@ -79,7 +90,7 @@ def stop_signals():
 
   def handler(signum, frame):
     if received:
-      raise KeyboardInterrupt
+      raise StoppedAtOnce(signum)
     received.append(signum)
     logging.warning(
       "%s: saving a checkpoint after this step, then stopping (send it "

@@ -1,23 +1,32 @@
 """Batches for training and evaluation, shaped for the models.
 
 Training batches are generated on the fly, each a pure function of (seed,
-step): Moving MNIST from training digits, or natural-image patches. Moving
-MNIST validation and test sequences are fixed sets made from held-out and
-test digits (or the standard `mnist_test_seq.npy`). Frames reach the model
-flattened: `inputs_BxTxD` (the first T frames) and `future_BxKxD` (the K
-frames after them).
+step): Moving MNIST from training digits, or patches cropped from the
+training windows of videos. Validation and test sequences are fixed sets:
+Moving MNIST from held-out and test digits (or the standard
+`mnist_test_seq.npy`), patches from the validation and test windows, which
+share no video (or stretch of time) with training; the run's
+`data_split.json` says how they were split. Fixed sets hold pixels (uint8,
+or float in [0, 1]); `model_frames` turns them into what the model reads
+(patches normalised per channel with the training windows' statistics).
+Frames reach the model flattened: `inputs_BxTxD` (the first T frames) and
+`future_BxKxD` (the K frames after them).
 
 `check_batch` and `check_sequences` refuse arrays of the wrong rank, shape
 or dtype, with a NaN or an infinity, or (for binary outputs) outside [0, 1],
 with a DataError naming the array and what was expected.
 """
 
+import functools
+import json
+import os
+
 import numpy as np
 from absl import logging
 
-from lstm_unsup import models
+from lstm_unsup import metrics_io, models
 from lstm_unsup.data import digits as digits_lib
-from lstm_unsup.data import moving_mnist, patches, test_sets
+from lstm_unsup.data import moving_mnist, patches, splits, test_sets
 
 DATASETS = ("moving_mnist", "patches")  # what config.data.dataset may be
 
@@ -31,13 +40,70 @@ def load_train_digits(config) -> digits_lib.Digits:
   return digits
 
 
+@functools.lru_cache(maxsize=4)
+def _patch_source(source, layout, data_dir, rule, num_frames, size):
+  return patches.make_source(
+    source,
+    rule=rule,
+    num_frames=num_frames,
+    patch_size=size,
+    layout=layout,
+    data_dir=data_dir,
+  )
+
+
+def patch_source(config) -> patches.PatchSource:
+  """The config's patch videos, split, with training statistics (cached)."""
+  d = config.data
+  rule = splits.Rule(
+    d.split, d.valid_fraction, d.test_fraction, d.split_gap_frames
+  )
+  return _patch_source(
+    d.patch_source,
+    d.layout,
+    d.data_dir,
+    rule,
+    num_frames(config),
+    d.image_size,
+  )
+
+
 def load_train_source(config):
   """What training batches are cut from: digits, or patch videos."""
   if config.data.dataset == "patches":
-    source = patches.make_source(config.data.patch_source)
+    source = patch_source(config)
     logging.info("Patch source: %s", source.description)
+    logging.info("Patch split: %s", splits.summary(source.record))
     return source
   return load_train_digits(config)
+
+
+def write_data_split(workdir: str, source) -> None:
+  """A patch run's data_split.json: its source, how it was split, what
+  each split holds and the training statistics (which `features` uses)."""
+  if not isinstance(source, patches.PatchSource):
+    return
+  record = {
+    "source": source.description,
+    "summary": splits.summary(source.record),
+    **source.record,
+    "channels": source.channels,
+    "mean": source.stats.mean_C.tolist(),
+    "std": source.stats.std_C.tolist(),
+  }
+  text = json.dumps(record, indent=1)
+  metrics_io._write_atomically(os.path.join(workdir, "data_split.json"), text)
+
+
+def read_patch_stats(workdir: str) -> patches.PatchStats | None:
+  """The training statistics a patch run recorded, or None."""
+  path = os.path.join(workdir, "data_split.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    record = json.load(f)
+  mean, std = (np.asarray(record[k], np.float32) for k in ("mean", "std"))
+  return patches.PatchStats(mean, std)
 
 
 def describe(source) -> str:
@@ -58,6 +124,14 @@ def to_unit(frames: np.ndarray) -> np.ndarray:
   if frames.dtype == np.uint8:
     return frames.astype(np.float32) / 255.0
   return frames.astype(np.float32)
+
+
+def model_frames(config, frames: np.ndarray, stats=None) -> np.ndarray:
+  """What the model reads from pixel frames: [0, 1] for Moving MNIST,
+  normalised per channel (`stats`, else the source's) for patches."""
+  if config.data.dataset != "patches":
+    return to_unit(frames)
+  return (stats or patch_source(config).stats).normalise(frames)
 
 
 def split_frames(config, frames_BxNxHxW: np.ndarray):
@@ -114,7 +188,9 @@ def check_sequences(config, frames, what: str) -> None:
   of the config's frame size, uint8 or float, finite, in range."""
   frames = np.asarray(frames)
   size = config.data.image_size
-  tail = (size, size, 3) if config.data.dataset == "patches" else (size, size)
+  tail = (size, size)
+  if config.data.dataset == "patches":
+    tail = (size, size, patch_source(config).channels)
   need = num_frames(config)
   if (
     frames.ndim != 2 + len(tail)
@@ -140,7 +216,8 @@ def generator_options(config) -> dict:
 
 
 def _patch_batch(config, source, stream: str, index: int, batch_size: int):
-  frames, _ = patches.patch_sequences(
+  """Raw crops of `stream`'s windows (pixels, as the videos hold them)."""
+  return patches.patch_crops(
     config.seed if stream == "train" else test_sets.TEST_SEED,
     batch_size,
     num_frames=num_frames(config),
@@ -149,7 +226,6 @@ def _patch_batch(config, source, stream: str, index: int, batch_size: int):
     stream=stream,
     index=index,
   )
-  return frames
 
 
 def train_batch(config, digits, step: int):
@@ -158,7 +234,7 @@ def train_batch(config, digits, step: int):
     frames = _patch_batch(
       config, digits, "train", step, config.train.batch_size
     )
-    return split_frames(config, frames)
+    return split_frames(config, digits.stats.normalise(frames))
   frames = moving_mnist.generate(
     digits,
     config.seed,
@@ -171,10 +247,11 @@ def train_batch(config, digits, step: int):
 
 
 def eval_sequences(config, split: str) -> np.ndarray:
-  """A fixed evaluation set, uint8 (N, T + K, H, W), made once and cached.
+  """A fixed evaluation set of pixels: uint8 (N, T + K, H, W) made once
+  and cached for Moving MNIST; (N, T + K, P, P, C) crops for patches.
 
-  "valid": held-out training digits; "test": test digits; "mnist_test_seq":
-  the standard file at `config.eval.mnist_test_seq`.
+  "valid": held-out training digits or validation windows; "test": test
+  digits or windows; "mnist_test_seq": the file `config.eval.mnist_test_seq`.
   """
   if split == "mnist_test_seq":
     frames = test_sets.load_mnist_test_seq(
@@ -187,8 +264,8 @@ def eval_sequences(config, split: str) -> np.ndarray:
     "test": config.eval.num_test_sequences,
   }[split]
   if config.data.dataset == "patches":
-    # A fixed set: batches 0, 1, ... of the split's own stream, seed 42.
-    source = patches.make_source(config.data.patch_source)
+    # A fixed set: batches 0, 1, ... of the split's own windows, seed 42.
+    source = patch_source(config)
     B = config.eval.batch_size
     chunks = [
       _patch_batch(config, source, split, i, B)

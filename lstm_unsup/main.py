@@ -7,10 +7,9 @@ Rerunning the same command resumes from the workdir's latest checkpoint.
 A bad config, flag, data file or workdir, a damaged checkpoint, a failed
 save or a non-finite loss ends the run with one line on stderr saying what
 is wrong and what to do, and a non-zero exit status (1; 128 + the signal
-number after SIGINT or SIGTERM, which first save a checkpoint).
+number after SIGINT or SIGTERM, which first save a checkpoint; 130 after
+Ctrl-C during start-up). A second process on the same workdir is refused.
 """
-
-import sys
 
 import jax
 from absl import app, flags, logging
@@ -30,6 +29,8 @@ _WORKDIR = flags.DEFINE_string(
 _MULTIHOST = flags.DEFINE_bool(
   "multihost", False, "Call jax.distributed.initialize() first (multi-host)."
 )
+# Ctrl-C before the training loop handles it (which saves, then stops).
+STARTUP_INTERRUPTED = "Interrupted during start-up; nothing to resume"
 
 
 def main(argv):
@@ -38,13 +39,7 @@ def main(argv):
   if _MULTIHOST.value:
     jax.distributed.initialize()
   logging.info("JAX devices: %s", jax.devices())
-  try:
-    result = errors.run_reporting_errors(
-      train.train_and_evaluate, _CONFIG.value, _WORKDIR.value
-    )
-  except train.Interrupted as e:
-    print(f"Stopped by {e}", file=sys.stderr)
-    sys.exit(128 + e.signum)
+  result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(f"Data: {result['data']}")
   print(
     f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "
@@ -53,17 +48,6 @@ def main(argv):
   print("Test set:", evaluation.summary_line(result["test"]))
 
 
-def parse_flags(argv):
-  """absl's parser, with a one-line message for an unknown config field."""
-  try:
-    return flags.FLAGS(argv)
-  except (AttributeError, KeyError) as e:
-    message = str(e).replace("\\n", " ").replace("\\'", "").strip("'")
-    sys.exit(f"Bad --config override: unknown field {message}")
-  except flags.Error as e:  # a value of the wrong type, a missing file
-    sys.exit(f"Bad flag: {' '.join(str(e).split())}")
-
-
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main, flags_parser=parse_flags)
+  errors.run_main(main, interrupted=STARTUP_INTERRUPTED)

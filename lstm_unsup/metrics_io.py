@@ -1,9 +1,15 @@
-"""Where a run writes what it measured: config.json, metrics.jsonl and,
-when tensorboardX is installed, TensorBoard event files (no TensorFlow).
+"""A run's metrics.jsonl: one JSON record per line, appended as training
+goes, mirrored to TensorBoard event files when tensorboardX is installed
+(no TensorFlow). `run_dir.RunDir` says where it lives.
 
-A kill at any moment leaves both files readable: config.json and a
-shortened metrics.jsonl are written to a temporary file and renamed over
-the old one, and a last line torn by a kill mid-append is dropped when read.
+A kill at any moment leaves it readable: a shortened file is written to a
+temporary file and renamed over the old one, and a last line torn by a kill
+mid-append is dropped when read. Any other line that is not a record (not
+JSON, not UTF-8, not an object with an integer "step" and a string "split")
+is named with its line number: readers skip it with a warning
+(`damaged="skip"`: plots and tables show what can be read), and whoever
+would rewrite the file refuses it with a MetricsError (`damaged="refuse"`:
+the trainer on resume, which would otherwise drop it for good).
 """
 
 import json
@@ -12,6 +18,13 @@ import os
 from typing import Any
 
 from absl import logging
+
+FILENAME = "metrics.jsonl"
+TENSORBOARD = "tensorboard"  # the folder of the event files
+
+
+class MetricsError(ValueError):
+  """A line of metrics.jsonl is not a record; the message names it."""
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -28,26 +41,10 @@ def _write_atomically(path: str, text: str) -> None:
       os.remove(partial)
 
 
-def write_config(workdir: str, config_dict: dict[str, Any]) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  text = json.dumps(config_dict, indent=2, sort_keys=True)
-  _write_atomically(os.path.join(workdir, "config.json"), text)
-
-
-def read_config(workdir: str) -> dict[str, Any] | None:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  """Every record of a run's metrics.jsonl, in order."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  return [json.loads(line) for line in _complete_lines(path)]
+def read_metrics(workdir: str, damaged: str = "skip") -> list[dict[str, Any]]:
+  """Every record of a run's metrics.jsonl, in order. A damaged line is
+  skipped with a warning, or (`damaged="refuse"`) raises MetricsError."""
+  return [record for _, record in _records(workdir, damaged)]
 
 
 def last_record(
@@ -62,24 +59,52 @@ def last_record(
   return records[-1] if records else None
 
 
-def _complete_lines(path: str) -> list[str]:
-  """The non-empty lines of a JSONL file, less a last line torn by a kill
-  (no newline, not valid JSON); a bad line elsewhere is an error."""
-  with open(path) as f:
-    lines = [line for line in f if line.strip()]
-  if lines and not lines[-1].endswith("\n"):
-    try:
-      json.loads(lines[-1])
-      lines[-1] += "\n"
-    except json.JSONDecodeError:
-      logging.warning("Dropping a torn last line of %s.", path)
-      lines.pop()
+def _records(workdir: str, damaged: str) -> list[tuple[bytes, dict]]:
+  """(line, record) of each record; see `read_metrics`."""
+  if damaged not in ("skip", "refuse"):
+    raise ValueError(f"damaged={damaged!r} is not 'skip' or 'refuse'.")
+  path = os.path.join(workdir, FILENAME)
+  if not os.path.exists(path):
+    return []
+  with open(path, "rb") as f:
+    lines = f.read().splitlines(keepends=True)
+  records = []
   for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
     try:
-      json.loads(line)
-    except json.JSONDecodeError as e:
-      raise ValueError(f"{path}, line {number}, is not JSON: {e}") from e
-  return lines
+      records.append((line, _parse(line)))
+    except ValueError as e:
+      if number == len(lines) and not line.endswith(b"\n"):
+        logging.warning("Dropping a torn last line of %s.", path)
+        continue
+      where = f"{path}, line {number}: {e}"
+      if damaged == "refuse":
+        raise MetricsError(
+          f"{where}. Resuming rewrites this file and would lose that line: "
+          "delete or mend that line (or move the file away to start the "
+          "records over), then rerun."
+        ) from e
+      logging.warning("%s; skipping it.", where)
+  return records
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+  """The record of one line; ValueError saying why it is not one."""
+  try:
+    record = json.loads(line.decode("utf-8"))
+  except UnicodeDecodeError as e:
+    raise ValueError(f"not UTF-8 text ({e.reason} at byte {e.start})") from e
+  except json.JSONDecodeError as e:
+    raise ValueError(f"not JSON ({e})") from e
+  if not isinstance(record, dict):
+    raise ValueError(f"not a record but {type(record).__name__} {record!r:.40}")
+  step, split = record.get("step"), record.get("split")
+  if type(step) is not int or step < 0:
+    raise ValueError(f'"step" is {step!r}, not a step number')
+  if not isinstance(split, str):
+    raise ValueError(f'"split" is {split!r}, not a split name')
+  return record
 
 
 def _scalars(record: dict[str, Any], prefix: str = ""):
@@ -95,12 +120,13 @@ class MetricWriter:
 
   def __init__(self, workdir: str):
     os.makedirs(workdir, exist_ok=True)
-    self._path = os.path.join(workdir, "metrics.jsonl")
+    self._workdir = workdir
+    self._path = os.path.join(workdir, FILENAME)
     self._tb = None
     try:
       from tensorboardX import SummaryWriter  # noqa: PLC0415
 
-      self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD))
     except ImportError:
       logging.info("tensorboardX is not installed: no TensorBoard files.")
 
@@ -115,18 +141,21 @@ class MetricWriter:
       self._tb.flush()
 
   def truncate_after(self, step: int) -> None:
-    """Drops records past `step` (written after the checkpoint resumed)."""
+    """Drops records past `step` (written after the checkpoint resumed);
+    MetricsError, changing nothing, if a line is damaged. A negative step
+    drops every record, whatever they hold."""
     if not os.path.exists(self._path):
       return
-    with open(self._path) as f:
-      size = len(f.read())
+    if step < 0:
+      _write_atomically(self._path, "")
+      return
+    records = _records(self._workdir, damaged="refuse")
     kept = [
-      line
-      for line in _complete_lines(self._path)
-      if json.loads(line)["step"] <= step
+      line.rstrip(b"\n") + b"\n" for line, r in records if r["step"] <= step
     ]
-    if sum(map(len, kept)) != size:
-      _write_atomically(self._path, "".join(kept))
+    text = b"".join(kept)
+    if len(text) != os.path.getsize(self._path):
+      _write_atomically(self._path, text.decode("utf-8"))
 
   def close(self) -> None:
     if self._tb is not None:

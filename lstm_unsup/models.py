@@ -20,6 +20,13 @@ The hand-off from encoder to decoder follows the authors' code: with
 previous state and its first output comes after one transition with no
 input; with `handoff="copy"` the first decoder state is the encoder state.
 
+With `cell="conv"` every LSTM stack is a ConvLSTM (Shi et al. 2015,
+arXiv:1506.04214): frames enter as grids of p x p patches (`grids.py`),
+encoder and decoders convolve, and each decoder's readout, a Dense layer
+over the top layer's features (a 1x1 convolution), gives grids that go back
+into frames; inputs, targets and outputs stay flat frames outside the
+module, so losses, metrics and figures are the same for both cells.
+
 Outputs are logits for binary data (sigmoid, Bernoulli cross entropy) and
 frames for real data (linear, squared error), always in float32: with
 `matmul_dtype="bfloat16"` only the matmuls (LSTMs and readouts) take
@@ -35,7 +42,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lstm_unsup import losses, lstm
+from lstm_unsup import grids, losses, lstm
 
 Array = jax.Array
 DECODER_SETS = {
@@ -46,8 +53,10 @@ DECODER_SETS = {
 HANDOFFS = ("transition", "copy")
 MATMUL_DTYPES = ("float32", "bfloat16")
 TRAINING_CONDITIONING = ("ground_truth", "generated")
+CELLS = ("fc", "conv")  # the paper's LSTM, Shi et al.'s ConvLSTM
 # The fields of config.model that name one of a few choices, and those.
 CHOICES = {
+  "cell": CELLS,
   "decoders": tuple(DECODER_SETS),
   "conditioning_in_training": TRAINING_CONDITIONING,
   "handoff": HANDOFFS,
@@ -80,14 +89,27 @@ class ModelConfig:
   matmul_dtype: str = "float32"
   teacher_forced_reconstruction_at_eval: bool = False
   teacher_forced_future_at_eval: bool = False
+  cell: str = "fc"
+  conv_kernel: int = 5  # cell "conv": k x k kernels
+  patch_size: int = 4  # cell "conv": p x p patches per grid cell
 
   def __post_init__(self):
     for field, choices in CHOICES.items():
       _check_choice(field, getattr(self, field), choices)
+    for field in ("conv_kernel", "patch_size"):
+      if getattr(self, field) < 1:
+        raise ValueError(
+          f"config.model.{field} must be >= 1; got {getattr(self, field)}."
+        )
 
 
 class Decoder(nn.Module):
-  """An LSTM stack started from the encoder state, with a readout."""
+  """An LSTM stack started from the encoder state, with a readout.
+
+  With `cell="conv"` the stack is a ConvLSTM (`lstm_kwargs` holds its
+  kernel_size), frames are grids (`frame_dim` is their shape H x W x P)
+  and the readout, a Dense layer over the last axis, is a 1x1 convolution.
+  """
 
   features: int
   num_layers: int
@@ -97,6 +119,7 @@ class Decoder(nn.Module):
   lstm_kwargs: dict[str, Any]
   readout_bias: float = 0.0
   dtype: Any = None  # of the LSTM's and readout's matmuls; None: parameters'
+  cell: str = "fc"  # one of CELLS
 
   @nn.compact
   def __call__(
@@ -104,18 +127,20 @@ class Decoder(nn.Module):
     carries: tuple[lstm.Carry, ...],
     teacher_BxKxD: Array | None,
     num_steps: int,
-    frame_dim: int,
+    frame_dim: int | tuple[int, ...],
     *,
     free_running: bool,
   ) -> Array:
-    """Returns outputs_BxKxD; `teacher_BxKxD` are the targets in order."""
+    """Returns outputs_BxKxD; `teacher_BxKxD` are the targets in order.
+    (For a ConvLSTM both are B x K x H x W x P, `frame_dim` = (H, W, P).)"""
     B = carries[0][0].shape[0]
+    frame = (frame_dim,) if isinstance(frame_dim, int) else tuple(frame_dim)
     if self.is_initializing():
       # Create every parameter through the teacher-forced path.
       free_running = False
       if teacher_BxKxD is None:
-        teacher_BxKxD = jnp.zeros((B, num_steps, frame_dim))
-    stack = lstm.LSTM(
+        teacher_BxKxD = jnp.zeros((B, num_steps, *frame))
+    stack = (lstm.ConvLSTM if self.cell == "conv" else lstm.LSTM)(
       features=self.features,
       num_layers=self.num_layers,
       name="lstm",
@@ -123,7 +148,7 @@ class Decoder(nn.Module):
       **self.lstm_kwargs,
     )
     readout = nn.Dense(
-      frame_dim,
+      frame[-1],
       name="readout",
       dtype=self.dtype,
       bias_init=nn.initializers.constant(self.readout_bias),
@@ -138,20 +163,20 @@ class Decoder(nn.Module):
       # Fed the previous target; the first transition gets no frame (zeros).
       prev_BxKxD = teacher_BxKxD[:, : num_steps - 1]
       if not copy:
-        zeros = jnp.zeros((B, 1, frame_dim), prev_BxKxD.dtype)
+        zeros = jnp.zeros((B, 1, *frame), prev_BxKxD.dtype)
         prev_BxKxD = jnp.concatenate([zeros, prev_BxKxD], axis=1)
       h_BxKxH, _ = stack(prev_BxKxD, carries)
     else:
-      return self._free_run(stack, readout, carries, num_steps, frame_dim)
+      return self._free_run(stack, readout, carries, num_steps, frame)
     if copy and n > 0:
       h_BxKxH = jnp.concatenate([carries[-1][1][:, None], h_BxKxH], axis=1)
     # The readout of all steps is one 2-D matmul after the scan (2-D for the
     # same reason as in cell.project_inputs).
-    B, K, H = h_BxKxH.shape
-    logits_NxD = readout(h_BxKxH.reshape(B * K, H))
-    return _at_least_float32(logits_NxD.reshape(B, K, -1))
+    B, K = h_BxKxH.shape[:2]
+    logits_NxD = readout(h_BxKxH.reshape(-1, h_BxKxH.shape[-1]))
+    return _at_least_float32(logits_NxD.reshape(B, K, *h_BxKxH.shape[2:-1], -1))
 
-  def _free_run(self, stack, readout, carries, num_steps, frame_dim):
+  def _free_run(self, stack, readout, carries, num_steps, frame):
     """Feeds back the decoder's own previous output (after the sigmoid)."""
     layers = [
       lstm.cast_matmul_weights(
@@ -166,7 +191,10 @@ class Decoder(nn.Module):
       k, b = kernel, bias
       if self.dtype is not None:
         h_BxH, k, b = (a.astype(self.dtype) for a in (h_BxH, k, b))
-      return _at_least_float32(h_BxH @ k + b[None])
+      b = b.reshape((1,) * (h_BxH.ndim - 1) + b.shape)
+      return _at_least_float32(jnp.dot(h_BxH, k) + b)
+
+    step = lstm.conv_step if self.cell == "conv" else lstm.step
 
     kw = dict(
       gate_fn=lstm.activation(self.lstm_kwargs.get("gate_fn", "sigmoid")),
@@ -183,7 +211,7 @@ class Decoder(nn.Module):
       carries, x_BxD = state
       new = []
       for params, carry in zip(layers, carries):
-        carry = lstm.step(params, carry, x_BxD, **kw)
+        carry = step(params, carry, x_BxD, **kw)
         new.append(carry)
         x_BxD = carry[1]
       out_BxD = read(x_BxD)
@@ -196,7 +224,7 @@ class Decoder(nn.Module):
       _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps - 1)
       outs_KxBxD = jnp.concatenate([first_BxD[None], outs_KxBxD], axis=0)
     else:
-      state = (carries, jnp.zeros((B, frame_dim), kernel.dtype))
+      state = (carries, jnp.zeros((B, *frame), kernel.dtype))
       _, outs_KxBxD = jax.lax.scan(body, state, length=num_steps)
     return jnp.swapaxes(outs_KxBxD, 0, 1)
 
@@ -227,8 +255,12 @@ class UnsupervisedLSTM(nn.Module):
       initializer=c.initializer,
       forget_bias=c.forget_bias,
     )
+    stack = lstm.LSTM
+    if c.cell == "conv":
+      stack = lstm.ConvLSTM
+      kwargs["kernel_size"] = (c.conv_kernel, c.conv_kernel)
     dtype = matmul_dtype(c)
-    self.encoder = lstm.LSTM(
+    self.encoder = stack(
       features=c.hidden,
       num_layers=c.num_layers,
       dtype=dtype,
@@ -247,14 +279,22 @@ class UnsupervisedLSTM(nn.Module):
         lstm_kwargs=kwargs,
         readout_bias=c.readout_bias,
         dtype=dtype,
+        cell=c.cell,
         name=f"decoder_{name}",
       )
       for name in names
     }
 
+  def _cells_in(self, frames_BxTxD: Array | None) -> Array | None:
+    """Frames as the LSTMs read them: flat, or grids of patches."""
+    if self.config.cell == "fc" or frames_BxTxD is None:
+      return frames_BxTxD
+    return grids.to_grid(frames_BxTxD, self.config.patch_size)
+
   def encode(self, inputs_BxTxD: Array) -> tuple[lstm.Carry, ...]:
-    """The representation: every encoder layer's final (c, h)."""
-    _, carries = self.encoder(inputs_BxTxD)
+    """The representation: every encoder layer's final (c, h) (each
+    B x H x W x F for a ConvLSTM)."""
+    _, carries = self.encoder(self._cells_in(inputs_BxTxD))
     return carries
 
   def __call__(
@@ -267,6 +307,8 @@ class UnsupervisedLSTM(nn.Module):
     carries = self.encode(inputs_BxTxD)
     targets = make_targets(self.config, inputs_BxTxD, future_BxKxD)
     D = inputs_BxTxD.shape[-1]
+    conv = self.config.cell == "conv"
+    frame = grids.grid_shape(D, self.config.patch_size) if conv else D
     modes = conditioning(self.config, train)
     outputs = {}
     for name in self.decoder_names:
@@ -280,8 +322,14 @@ class UnsupervisedLSTM(nn.Module):
           f"when it is not free-running (train={train})."
         )
       outputs[name] = self.decoders[name](
-        carries, targets.get(name), num_steps, D, free_running=free
+        carries,
+        self._cells_in(targets.get(name)),
+        num_steps,
+        frame,
+        free_running=free,
       )
+      if conv:
+        outputs[name] = grids.from_grid(outputs[name], self.config.patch_size)
     return outputs, {"encoder_state": carries, "conditioning": modes}
 
 

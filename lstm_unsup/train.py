@@ -6,7 +6,8 @@ metrics to `metrics.jsonl`, evaluates on the fixed validation set with a
 Figure-5-style picture, and checkpoints with orbax. A run resumes from its
 workdir's latest good checkpoint; the data stream depends only on the
 step, so a resumed run continues bit for bit (docs/reliability.md). The
-config, workdir and first batch are checked before anything is written.
+config, the model's memory, the workdir (one process at a time: a second
+is refused) and the first batch are checked before anything is written.
 SIGINT or SIGTERM saves a checkpoint of the current step and stops; a
 non-finite loss or gradient stops the run (or skips that update, with
 config.train.skip_nonfinite).
@@ -14,7 +15,6 @@ config.train.skip_nonfinite).
 
 import contextlib
 import functools
-import os
 import time
 from typing import Any
 
@@ -37,6 +37,8 @@ from lstm_unsup import (
   losses,
   metrics_io,
   models,
+  run_dir,
+  sizing,
 )
 from lstm_unsup.guards import Interrupted, NonFiniteError  # noqa: F401 (API)
 from lstm_unsup.optim import optimizers
@@ -249,11 +251,18 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains (resuming if possible); returns the last validation metrics and
   the final test metrics. What a user hands us is checked before anything
-  is written."""
+  is written; the workdir is held (run_dir) until the run ends."""
   config_lib.validate(config)
-  config_lib.check_workdir(config, workdir)
   mesh = make_mesh(config.train.num_devices, config.train.batch_size)
   model = models.build_model(config.model)
+  sizing.check_fits(config, model, build_optimizer(config), mesh.local_devices)
+  with run_dir.RunDir(workdir).locked() as run:
+    return _train_and_evaluate(config, run, mesh, model)
+
+
+def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
+  workdir = run.path
+  run.check(config)
   source = input_pipeline.load_train_source(config)
   inputs, future = input_pipeline.train_batch(config, source, 0)
   what = f"A training batch of {input_pipeline.describe(source)}"
@@ -261,9 +270,10 @@ def train_and_evaluate(
   evaluator = evaluation.Evaluator(config, model, split="valid")
   state = create_train_state(config, model, inputs, future, mesh)
 
-  metrics_io.write_config(workdir, config.to_dict())
-  writer = metrics_io.MetricWriter(workdir)
-  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
+  run.write_config(config.to_dict())
+  input_pipeline.write_data_split(workdir, source)  # patches: the split
+  writer = run.writer()
+  mngr = run.checkpoint_manager(config.train.keep_checkpoints)
   restored = checkpoint.restore_latest(mngr, state)
   if restored is not None:
     state = restored[1]
@@ -332,7 +342,7 @@ def train_and_evaluate(
           writer.write(step, "valid", eval_metrics)
           evaluator.save_figure(
             state.params,
-            os.path.join(workdir, "figures", f"step_{step:07d}.png"),
+            run.figure(step),
             title=f"{config.model.decoders}, step {step}",
           )
           logging.info(

@@ -97,7 +97,7 @@ def kill_at(cmd: list[str], workdir: Path, step: int, delay: float) -> dict:
 def records(workdir: Path) -> list[dict]:
   return [
     {k: v for k, v in r.items() if k != "steps_per_sec"}
-    for r in metrics_io.read_metrics(str(workdir))
+    for r in metrics_io.read_metrics(str(workdir), damaged="refuse")
   ]
 
 

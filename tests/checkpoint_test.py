@@ -16,7 +16,14 @@ import orbax.checkpoint as ocp
 import pytest
 from etils import epath
 
-from lstm_unsup import checkpoint, input_pipeline, metrics_io, models, train
+from lstm_unsup import (
+  checkpoint,
+  input_pipeline,
+  metrics_io,
+  models,
+  run_dir,
+  train,
+)
 from tests.train_test import _quick
 
 # Orbax leaves the reads of a damaged checkpoint's other arrays pending;
@@ -39,6 +46,10 @@ def _copy(quick_run, tmp_path) -> str:
   workdir = str(tmp_path / "run")
   shutil.copytree(quick_run[1], workdir)
   return workdir
+
+
+def _manager(workdir: str, keep: int = 3):
+  return run_dir.RunDir(workdir).checkpoint_manager(keep)
 
 
 def _largest_file(folder: Path) -> Path:
@@ -119,13 +130,13 @@ def test_each_kind_of_damage_is_detected(
 ):
   workdir = _copy(quick_run, tmp_path)
   damage(Path(workdir, "checkpoints", "8"))
-  mngr = checkpoint.manager(workdir)
+  mngr = _manager(workdir)
   step, state = checkpoint.restore_latest(mngr, quick_state)
   assert step == 4 and int(state.step) == 4
   assert _steps(workdir) == ["4"]  # 8 was moved aside
   with pytest.raises(checkpoint.CheckpointError, match=symptom):
     damage(Path(workdir, "checkpoints", "4"))
-    checkpoint.restore_latest(checkpoint.manager(workdir), state)
+    checkpoint.restore_latest(_manager(workdir), state)
   assert _steps(workdir) == ["4"]  # nothing good left: nothing is moved
 
 
@@ -152,7 +163,7 @@ def test_restoring_into_another_shape_names_the_parameter(
   config = _quick(tmp_path)
   config.model[field] = value
   with pytest.raises(checkpoint.MismatchError, match=message):
-    checkpoint.restore_latest(checkpoint.manager(workdir), _state(config))
+    checkpoint.restore_latest(_manager(workdir), _state(config))
   assert _steps(workdir) == ["4", "8"]  # a mismatch is not damage
 
 
@@ -209,7 +220,7 @@ def test_a_really_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_disk):
 
 
 def test_a_state_with_a_nan_is_never_saved(tmp_path):
-  mngr = checkpoint.manager(str(tmp_path))
+  mngr = _manager(str(tmp_path))
   good = {"params": {"w": np.ones(3, np.float32)}, "step": np.int32(1)}
   checkpoint.save(mngr, 1, good)
   bad = {"params": {"w": np.array([1, np.nan, 1], np.float32)}, "step": 2}
@@ -224,7 +235,7 @@ def test_a_state_with_a_nan_is_never_saved(tmp_path):
 
 
 def test_the_number_of_checkpoints_kept_is_configurable(tmp_path):
-  mngr = checkpoint.manager(str(tmp_path), keep=2)
+  mngr = _manager(str(tmp_path), 2)
   for step in range(1, 6):
     checkpoint.save(mngr, step, {"w": np.full(2, step, np.float32)})
   checkpoint.finish(mngr)
@@ -233,7 +244,7 @@ def test_the_number_of_checkpoints_kept_is_configurable(tmp_path):
 
 def test_checkpoints_without_checksums_still_restore(tmp_path):
   state = {"params": {"w": np.arange(3, dtype=np.float32)}}
-  mngr = checkpoint.manager(str(tmp_path))
+  mngr = _manager(str(tmp_path))
   mngr.save(5, args=ocp.args.StandardSave(state))  # as before checksums
   mngr.wait_until_finished()
   step, restored = checkpoint.restore_latest(mngr, state)
@@ -247,7 +258,7 @@ def test_only_the_training_run_deletes_a_save_in_progress(quick_run, tmp_path):
   partial.mkdir()
   checkpoint.restore_params(workdir)  # a reader, e.g. eval beside training
   assert partial.exists()
-  checkpoint.manager(workdir)  # the run, restarted after a kill
+  _manager(workdir)  # the run, restarted after a kill
   deadline = time.monotonic() + 30  # orbax deletes in the background
   while partial.exists() and time.monotonic() < deadline:
     time.sleep(0.05)

@@ -16,16 +16,22 @@ import pytest  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
-@pytest.fixture(scope="session")
-def quick_run(tmp_path_factory):
-  """A composite model trained for a few steps at the quick scale."""
+def train_quick(root, get_config):
+  """(config, workdir): `get_config("quick")` trained under `root` on the
+  offline digits."""
   from lstm_unsup import train  # noqa: PLC0415
-  from lstm_unsup.configs import composite  # noqa: PLC0415
 
-  root = tmp_path_factory.mktemp("quick_run")
-  config = composite.get_config("quick")
+  config = get_config("quick")
   config.data.data_dir = str(root / "data")
   config.data.source = "offline"
   workdir = str(root / "run")
   train.train_and_evaluate(config, workdir)
   return config, workdir
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+  """A composite model trained for a few steps at the quick scale."""
+  from lstm_unsup.configs import composite  # noqa: PLC0415
+
+  return train_quick(tmp_path_factory.mktemp("quick_run"), composite.get_config)

@@ -1,8 +1,8 @@
-"""Tests for config.json and metrics.jsonl (lstm_unsup/metrics_io.py): a
-kill at any moment leaves both readable."""
+"""Tests for metrics.jsonl (lstm_unsup/metrics_io.py): a kill at any moment
+leaves it readable, and a damaged line is named, never a traceback."""
 
 import json
-import os
+import logging
 
 import pytest
 
@@ -31,22 +31,34 @@ def test_a_torn_last_line_is_dropped_and_truncation_rewrites_the_rest(tmp_path):
   ]
 
 
-def test_a_bad_line_before_the_last_is_an_error_naming_it(tmp_path):
-  (tmp_path / "metrics.jsonl").write_text(
-    '{"step": 1}\nnot json\n{"step": 2}\n'
-  )
-  with pytest.raises(ValueError, match="metrics.jsonl, line 2, is not JSON"):
-    metrics_io.read_metrics(str(tmp_path))
+DAMAGE = {
+  "garbage": b"garbage\n",
+  "a number": b"42\n",
+  "no split": b'{"step": 9}\n',
+  "a string step": b'{"step": "9", "split": "train"}\n',
+  "non-UTF-8 bytes": b'{"step": 9, "split": "tr\xff\xfein"}\n',
+}
 
 
-def test_a_failed_config_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
-  metrics_io.write_config(str(tmp_path), {"seed": 0})
-
-  def fail(*args):
-    raise OSError(28, "No space left on device")
-
-  monkeypatch.setattr(os, "replace", fail)
-  with pytest.raises(OSError):
-    metrics_io.write_config(str(tmp_path), {"seed": 1, "more": "x" * 1000})
-  assert metrics_io.read_config(str(tmp_path)) == {"seed": 0}
-  assert os.listdir(tmp_path) == ["config.json"]  # no temporary file left
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_a_damaged_line_is_skipped_naming_it_or_refused_in_one_line(
+  tmp_path, caplog, kind
+):
+  good = [
+    json.dumps({"step": s, "split": "train", "loss": 1.0}) for s in (1, 2)
+  ]
+  path = tmp_path / "metrics.jsonl"
+  text = good[0].encode() + b"\n" + DAMAGE[kind] + good[1].encode() + b"\n"
+  path.write_bytes(text)
+  with caplog.at_level(logging.WARNING):  # readers: what can be read
+    records = metrics_io.read_metrics(str(tmp_path))
+  assert [r["step"] for r in records] == [1, 2]
+  assert f"{path}, line 2: " in caplog.text and "skipping it" in caplog.text
+  with pytest.raises(metrics_io.MetricsError) as error:
+    metrics_io.read_metrics(str(tmp_path), damaged="refuse")
+  message = str(error.value)
+  assert message.startswith(f"{path}, line 2: ") and "\n" not in message
+  # The trainer's truncation would rewrite the file without that line.
+  with pytest.raises(metrics_io.MetricsError, match="line 2"):
+    metrics_io.MetricWriter(str(tmp_path)).truncate_after(1)
+  assert path.read_bytes() == text

@@ -5,10 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_unsup import config_lib, losses, models
+from lstm_unsup import config_lib, grids, losses, models
 from lstm_unsup.configs import composite
 
 B, T, K, D, H = 2, 4, 3, 16, 8
+# Either cell: the paper's LSTM, or a ConvLSTM reading the 4x4 frames as a
+# 2x2 grid of 2x2 patches.
+CELLS = {"fc": {}, "conv": dict(cell="conv", conv_kernel=3, patch_size=2)}
 
 
 def _model(**overrides):
@@ -60,9 +63,10 @@ def test_decoder_sets_and_separate_weights(decoders, names):
   assert len(aux["encoder_state"]) == 2  # one (c, h) per layer
 
 
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("handoff", ["transition", "copy"])
-def test_unconditioned_decoders_do_not_see_the_targets(handoff):
-  model = _model(handoff=handoff)
+def test_unconditioned_decoders_do_not_see_the_targets(handoff, cell):
+  model = _model(handoff=handoff, **CELLS[cell])
   x, f = _data()
   params = model.init(jax.random.key(0), x, f)
 
@@ -73,9 +77,14 @@ def test_unconditioned_decoders_do_not_see_the_targets(handoff):
   np.testing.assert_array_equal(jax.grad(out_sum)(f), 0.0)
 
 
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("handoff", ["transition", "copy"])
-def test_conditional_future_step_k_depends_only_on_earlier_frames(handoff):
-  model = _model(decoders="future", conditional_future=True, handoff=handoff)
+def test_conditional_future_step_k_depends_only_on_earlier_frames(
+  handoff, cell
+):
+  model = _model(
+    decoders="future", conditional_future=True, handoff=handoff, **CELLS[cell]
+  )
   x, f = _data()
   params = model.init(jax.random.key(0), x, f)
   jac = jax.jacrev(lambda f: model.apply(params, x, f)[0]["future"].sum(-1))(f)
@@ -88,8 +97,9 @@ def test_conditional_future_step_k_depends_only_on_earlier_frames(handoff):
         assert dep_KxK[k, j] == 0, (k, j)
 
 
-def test_encoder_state_depends_on_every_input_frame():
-  model = _model()
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_encoder_state_depends_on_every_input_frame(cell):
+  model = _model(**CELLS[cell])
   x, f = _data()
   params = model.init(jax.random.key(0), x, f)
 
@@ -101,14 +111,17 @@ def test_encoder_state_depends_on_every_input_frame():
   assert np.all(g > 0), g
 
 
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("handoff", ["transition", "copy"])
 @pytest.mark.parametrize("output", ["binary", "real"])
-def test_free_running_feeds_back_the_model_output(handoff, output):
+def test_free_running_feeds_back_the_model_output(handoff, output, cell):
   model = _model(
     conditional_reconstruct=True,
     conditional_future=True,
     handoff=handoff,
     output=output,
+    peepholes=cell == "conv",
+    **CELLS[cell],
   )
   x, f = _data()
   params = model.init(jax.random.key(0), x, f)
@@ -118,18 +131,43 @@ def test_free_running_feeds_back_the_model_output(handoff, output):
     "future": "free-running",
   }
   # Teacher-forcing each decoder with its own (squashed) outputs, from the
-  # same encoder state, reproduces them.
+  # same encoder state, reproduces them. A ConvLSTM's decoders read and
+  # write grids of 2x2 patches; the model, flat frames.
   squash = jax.nn.sigmoid if output == "binary" else (lambda v: v)
+  frame, to_cells, from_cells = D, (lambda v: v), (lambda v: v)
+  if cell == "conv":
+    frame = (2, 2, 4)
+    to_cells = lambda v: grids.to_grid(v, 2)  # noqa: E731
+    from_cells = lambda v: grids.from_grid(v, 2)  # noqa: E731
   bound = model.bind(params)
   for name, steps in (("reconstruct", T), ("future", K)):
     decoder = bound.decoders[name]
+    fed = to_cells(squash(free[name]))
     forced = decoder(
-      aux["encoder_state"], squash(free[name]), steps, D, free_running=False
+      aux["encoder_state"], fed, steps, frame, free_running=False
     )
-    np.testing.assert_allclose(forced, free[name], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+      from_cells(forced), free[name], rtol=1e-5, atol=1e-5
+    )
   # Free-running differs from teacher forcing with the ground truth.
   truth, _ = model.apply(params, x, f)
   assert not np.allclose(truth["future"], free["future"])
+
+
+def test_conv_model_parameters_are_convolutions_and_a_1x1_readout():
+  model = _model(peepholes=True, **CELLS["conv"])
+  x, f = _data()
+  params = model.init(jax.random.key(0), x, f)["params"]
+  assert params["encoder"]["layer_0"]["w_input"].shape == (3, 3, 4, 4 * H)
+  assert params["encoder"]["layer_1"]["w_peephole"].shape == (3, 2, 2, H)
+  decoder = params["decoder_future"]
+  assert "w_input" not in decoder["lstm"]["layer_0"]  # unconditioned
+  assert decoder["readout"]["kernel"].shape == (H, 4)  # F -> 2x2 patch
+  out, aux = model.apply({"params": params}, x, f)
+  assert out["future"].shape == (B, K, D)  # flat frames out
+  assert aux["encoder_state"][0][0].shape == (B, 2, 2, H)  # grids inside
+  with pytest.raises(ValueError, match="patch_size"):
+    models.ModelConfig(cell="conv", patch_size=0)
 
 
 def test_authors_quirk_teacher_forces_reconstruction_at_eval():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from lstm_unsup import (
   input_pipeline,
   metrics_io,
   models,
+  run_dir,
   train,
 )
 from lstm_unsup.configs import composite, default, future_conditional
@@ -405,7 +407,9 @@ def test_skip_nonfinite_leaves_the_state_of_a_bad_step_unchanged(tmp_path):
 
 
 def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
-  guard = guards.FiniteGuard(True, checkpoint.manager(str(tmp_path)))
+  guard = guards.FiniteGuard(
+    True, run_dir.RunDir(str(tmp_path)).checkpoint_manager()
+  )
   nan = {"loss": np.float32(np.nan), "grad_norm": np.float32(np.nan)}
   guard.check(nan, 5)
   guard.check(nan, 5)  # checked once per step
@@ -415,7 +419,9 @@ def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
 
 
 def test_a_non_finite_gradient_is_named_with_its_step(tmp_path):
-  guard = guards.FiniteGuard(False, checkpoint.manager(str(tmp_path)))
+  guard = guards.FiniteGuard(
+    False, run_dir.RunDir(str(tmp_path)).checkpoint_manager()
+  )
   finite = {"loss": np.float32(3.0), "grad_norm": np.float32(1.0)}
   guard.check(finite, 6)
   with pytest.raises(
@@ -477,3 +483,33 @@ def test_a_run_past_a_smaller_num_steps_keeps_its_own_step(tmp_path, caplog):
   assert metrics_io.read_metrics(workdir) == records  # nothing labelled 4
   assert "trained to step 8" in caplog.text
   assert "steps 9..4" not in caplog.text
+
+
+@pytest.mark.parametrize(
+  "line",
+  [
+    b"garbage\n",
+    b"42\n",
+    b'{"step": 9}\n',
+    b'{"step": "9", "split": "train"}\n',
+    b'{"step": 9, "split": "tr\xff\xfein"}\n',
+  ],
+)
+def test_a_damaged_metrics_line_stops_the_resume_naming_it(
+  quick_run, tmp_path, line
+):
+  """Resuming rewrites metrics.jsonl (it drops the records after the
+  checkpoint): a line it cannot read would be lost, so it is refused."""
+  workdir = tmp_path / "run"
+  shutil.copytree(quick_run[1], workdir)
+  path = workdir / "metrics.jsonl"
+  first, rest = path.read_bytes().split(b"\n", 1)
+  path.write_bytes(first + b"\n" + line + rest)
+  before = path.read_bytes()
+  config = _quick(tmp_path)
+  config.train.num_steps = 12
+  with pytest.raises(metrics_io.MetricsError) as error:
+    train.train_and_evaluate(config, str(workdir))
+  assert str(error.value).startswith(f"{path}, line 2: ")
+  assert "delete or mend that line" in str(error.value)
+  assert path.read_bytes() == before

@@ -16,7 +16,8 @@ Seeding (`seed_from_encoder`): the classifier's LSTM has the encoder's
 architecture and parameter paths (`lstm/layer_k/...` against
 `encoder/layer_k/...`), so the encoder of any trained run of this repository
 (autoencoder, future predictor or composite, conditional or not) is copied
-into it array for array; only the readout starts at random.
+into it array for array; only the readout starts at random. A ConvLSTM run's
+encoder (`config.model.cell="conv"`) does not fit it: seeding refuses it.
 
 `kind="single_frame"` is the paper's single-frame baseline: logistic
 regression on each frame's input (a readout and nothing else), predictions
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_unsup import checkpoint, lstm
+from lstm_unsup import checkpoint, config_lib, lstm
 
 Array = jax.Array
 PyTree = Any
@@ -217,6 +218,12 @@ def encoder_of_run(workdir: str) -> tuple[Any, PyTree]:
   config, _, params = checkpoint.load_run(workdir)
   if "encoder" not in params:
     raise ValueError(f"The checkpoint under {workdir} has no encoder.")
+  if config.model.cell != "fc":
+    raise config_lib.ConfigError(
+      f"The run under {workdir} has a ConvLSTM encoder (config.model.cell="
+      f"{config.model.cell!r}); the classifier is an LSTM over flat frames, "
+      "seeded only from an FC-LSTM run (cell 'fc')."
+    )
   return config, params["encoder"]
 
 

@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import classifier, config_lib, lstm, metrics_io
+from lstm_unsup import classifier, config_lib, errors, lstm, metrics_io, run_dir
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
 from lstm_unsup.optim import optimizers
@@ -39,7 +39,8 @@ FINETUNE = ("all", "readout")  # config.pretrained.finetune: split_trainable
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field."""
+  """Raises ConfigError (a ValueError) naming the first bad field."""
+  config_lib.check_is_config(config)
   choices = {
     "data.task": TASKS,
     "model.kind": classifier.KINDS,
@@ -50,7 +51,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field, allowed in choices.items():
     group, name = field.split(".")
     if config[group][name] not in allowed:
-      raise ValueError(
+      raise config_lib.ConfigError(
         f"config.{field}={config[group][name]!r} is not one of {allowed}."
       )
   for field in (
@@ -65,13 +66,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
   ):
     group, name = field.split(".")
     if config[group][name] < 1:
-      raise ValueError(
+      raise config_lib.ConfigError(
         f"config.{field} must be >= 1; got {config[group][name]}."
       )
   if config.data.task == "percepts" and not config.data.percepts:
-    raise ValueError("config.data.task='percepts' needs config.data.percepts.")
+    raise config_lib.ConfigError(
+      "config.data.task='percepts' needs config.data.percepts."
+    )
   if config.pretrained.workdir and config.model.kind != "lstm":
-    raise ValueError(
+    raise config_lib.ConfigError(
       "config.pretrained.workdir seeds an LSTM; config.model.kind is "
       f"{config.model.kind!r}."
     )
@@ -318,15 +321,20 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains the classifier; returns its test metrics (read back if done)."""
   validate(config)
+  with run_dir.RunDir(workdir).locked() as run:  # one process at a time
+    return _train_and_evaluate(config, run)
+
+
+def _train_and_evaluate(config, run: run_dir.RunDir) -> dict[str, Any]:
   last = config.train.num_steps
-  for record in metrics_io.read_metrics(workdir):
-    if record["split"] == "test" and record["step"] == last:
-      logging.info("%s is done; reading its results.", workdir)
-      return record
-  config_lib.check_workdir(config, workdir)
-  metrics_io.write_config(workdir, config.to_dict())
-  writer = metrics_io.MetricWriter(workdir)
-  writer.truncate_after(-1)  # an unfinished run starts over
+  done = metrics_io.last_record(run.path, "test", step=last)
+  if done is not None:
+    logging.info("%s is done; reading its results.", run.path)
+    return done
+  run.check(config, resume=False)  # an unfinished run starts over
+  run.write_config(config.to_dict())
+  writer = run.writer()
+  writer.truncate_after(-1)
   start_time = time.perf_counter()
   train, test = load_videos(config)
   mcfg, params = fit(config, train, test.num_classes, writer)
@@ -367,4 +375,4 @@ if __name__ == "__main__":
   )
   flags.DEFINE_string("workdir", None, "Where the run writes its results.")
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  errors.run_main(main)

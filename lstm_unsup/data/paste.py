@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from lstm_unsup.data import kernels
-from lstm_unsup.data.kernels import BACKENDS, VECTOR
+from lstm_unsup.data.kernels import VECTOR
 
 CHUNK_BYTES = 2**21  # numpy path: frames pasted per chunk, 2 MiB in cache
 MAX_THREADS = 4

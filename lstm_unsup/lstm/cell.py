@@ -106,20 +106,26 @@ def init_layer(
   initializer: str = "flax",
   forget_bias: float = 0.0,
   dtype: Any = jnp.float32,
+  kernel_size: tuple[int, ...] = (),
+  grid: tuple[int, ...] = (),
+  initializers: Callable = weight_initializers,
 ) -> LayerParams:
   """Parameters of one layer; `input_size=None` makes a layer fed nothing.
-  The default initializer is the module's (`LSTM`), Flax's LSTMCell's."""
-  w_in, w_rec, w_peep, b = weight_initializers(initializer, features)
+  The default initializer is the module's (`LSTM`), Flax's LSTMCell's.
+  A ConvLSTM's layer (`conv.init_conv_layer`) has weights of `kernel_size`
+  x inputs x 4H, peepholes of 3 x `grid` x H, and its own `initializers`.
+  """
+  w_in, w_rec, w_peep, b = initializers(initializer, features)
   k_in, k_rec, k_peep, k_b = jax.random.split(key, 4)
   G = 4 * features
   params = {}
   if input_size is not None:
-    params["w_input"] = w_in(k_in, (input_size, G), dtype)
-  params["w_recurrent"] = w_rec(k_rec, (features, G), dtype)
+    params["w_input"] = w_in(k_in, (*kernel_size, input_size, G), dtype)
+  params["w_recurrent"] = w_rec(k_rec, (*kernel_size, features, G), dtype)
   bias = b(k_b, (G,), dtype)
   params["bias"] = bias.at[features : 2 * features].add(forget_bias)
   if peepholes:
-    params["w_peephole"] = w_peep(k_peep, (3, features), dtype)
+    params["w_peephole"] = w_peep(k_peep, (3, *grid, features), dtype)
   return params
 
 

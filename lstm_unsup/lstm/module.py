@@ -7,8 +7,9 @@ w_peephole}`, which are checkpoint keys), checks its inputs, and runs
 `run_stack`.
 """
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -23,7 +24,12 @@ from lstm_unsup.lstm.cell import (
   init_layer,
   weight_initializers,
 )
-from lstm_unsup.lstm.recurrence import lengths_to_mask, run_stack
+from lstm_unsup.lstm.recurrence import (
+  DENSE,
+  Product,
+  lengths_to_mask,
+  run_stack,
+)
 
 # ----------------------------------------------------------------------------
 # Flax Linen wrapper.
@@ -42,40 +48,28 @@ def cast_matmul_weights(layer: LayerParams, dtype: Any) -> LayerParams:
   }
 
 
+def _parameter_names(fed_inputs: bool, peepholes: bool) -> tuple[str, ...]:
+  """The names in one layer's parameter dict."""
+  names = ("w_recurrent", "bias")
+  if fed_inputs:
+    names = ("w_input", *names)
+  return (*names, "w_peephole") if peepholes else names
+
+
 class _LayerParams(nn.Module):
   """Holds one layer's parameters under readable names."""
 
-  input_size: int | None
-  features: int
-  peepholes: bool
-  initializer: str
-  forget_bias: float
-  param_dtype: Any
+  init_fn: Callable[[Array], LayerParams]  # key -> the whole dict
+  names: tuple[str, ...]
 
   @nn.compact
   def __call__(self) -> LayerParams:
     # Create the whole dict with one key, then register each array, so the
     # parameter paths read layer_k/w_input, layer_k/w_recurrent, ...
     def make(name):
-      def init(key):
-        return init_layer(
-          key,
-          self.input_size,
-          self.features,
-          peepholes=self.peepholes,
-          initializer=self.initializer,
-          forget_bias=self.forget_bias,
-          dtype=self.param_dtype,
-        )[name]
+      return self.param(name, lambda key: self.init_fn(key)[name])
 
-      return self.param(name, init)
-
-    names = ["w_recurrent", "bias"]
-    if self.input_size is not None:
-      names.insert(0, "w_input")
-    if self.peepholes:
-      names.append("w_peephole")
-    return {name: make(name) for name in names}
+    return {name: make(name) for name in self.names}
 
 
 class LSTM(nn.Module):
@@ -115,29 +109,40 @@ class LSTM(nn.Module):
   custom_grad: bool = True  # our backward pass; False: JAX's autodiff
   param_dtype: Any = jnp.float32
   dtype: Any = None  # dtype of the matmuls; None: the parameters' dtype
+  # How the layers multiply by their weights (a ConvLSTM convolves).
+  _product: ClassVar[Product] = DENSE
 
   def _check_config(self):
     if self.features < 1 or self.num_layers < 1:
       raise ValueError(
-        f"LSTM needs features >= 1 and num_layers >= 1; got "
+        f"{type(self).__name__} needs features >= 1 and num_layers >= 1; got "
         f"features={self.features}, num_layers={self.num_layers}."
       )
     activation(self.gate_fn), activation(self.activation_fn)
     weight_initializers(self.initializer, self.features)
 
+  def _layer_kwargs(self, input_size) -> tuple[int | None, dict[str, Any]]:
+    """Layer 0's input features, and `init_layer`'s further arguments."""
+    return input_size, {}
+
   def layer_params(self, input_size: int | None) -> list[LayerParams]:
-    return [
-      _LayerParams(
-        input_size=input_size if k == 0 else self.features,
+    input_size, kwargs = self._layer_kwargs(input_size)
+    layers = []
+    for k in range(self.num_layers):
+      size = input_size if k == 0 else self.features
+      init_fn = functools.partial(
+        init_layer,
+        input_size=size,
         features=self.features,
         peepholes=self.peepholes,
         initializer=self.initializer,
         forget_bias=self.forget_bias,
-        param_dtype=self.param_dtype,
-        name=f"layer_{k}",
-      )()
-      for k in range(self.num_layers)
-    ]
+        dtype=self.param_dtype,
+        **kwargs,
+      )
+      names = _parameter_names(size is not None, self.peepholes)
+      layers.append(_LayerParams(init_fn, names, name=f"layer_{k}")())
+    return layers
 
   @nn.compact
   def __call__(
@@ -171,6 +176,7 @@ class LSTM(nn.Module):
       activation_fn=self.activation_fn,
       unroll=self.unroll,
       custom_grad=self.custom_grad,
+      product=self._product,
     )
 
   # -- input checks: clear errors instead of tracebacks from inside JAX. --
@@ -195,16 +201,24 @@ class LSTM(nn.Module):
     if self.is_initializing() or not self.has_variable("params", "layer_0"):
       return
     have = self.variables["params"]["layer_0"].get("w_input")
+    kind = type(self).__name__
     if input_size is not None and have is None:
       raise ValueError(
-        "This LSTM was initialised without inputs (fed nothing); it cannot "
-        "be applied to inputs."
+        f"This {kind} was initialised without inputs (fed nothing); it "
+        "cannot be applied to inputs."
       )
-    if input_size is not None and have.shape[0] != input_size:
+    # Input features are the weights' next-to-last axis (D x 4H, or a
+    # ConvLSTM's k x k x C x 4F).
+    if input_size is not None and have.shape[-2] != input_size:
       raise ValueError(
-        f"LSTM inputs have {input_size} features but the parameters "
-        f"(layer_0/w_input) expect {have.shape[0]}."
+        f"{kind} inputs have {input_size} features but the parameters "
+        f"(layer_0/w_input) expect {have.shape[-2]}."
       )
+
+  def _state_shape(self, B: int, x, initial_carries) -> tuple[int, ...]:
+    """The shape of each layer's c and h."""
+    del x, initial_carries  # a ConvLSTM's grid comes from them
+    return (B, self.features)
 
   def _batch_and_steps(self, x, num_steps, initial_carries):
     if x is not None:
@@ -217,12 +231,13 @@ class LSTM(nn.Module):
           f"initial_carries must hold one (c, h) per layer "
           f"({self.num_layers}); got {len(initial_carries)}."
         )
+      want = self._state_shape(B, x, initial_carries)
       for k, carry in enumerate(initial_carries):
         shapes = [tuple(a.shape) for a in carry]
-        if len(carry) != 2 or any(s != (B, self.features) for s in shapes):
+        if len(carry) != 2 or any(s != want for s in shapes):
           raise ValueError(
             f"initial_carries[{k}] must be (c, h), each of shape "
-            f"{(B, self.features)}; got shapes {shapes}."
+            f"{want}; got shapes {shapes}."
           )
     return B, T
 

@@ -9,10 +9,15 @@ contracted as stored there, never transposed. It equals JAX's autodiff of
 the same loop (`custom_grad=False`), which the tests check. A layer fed
 inputs and started from zeros (`run_stack` without initial carries) skips
 its first step's recurrent matmul, whose input is zero, in both passes.
+
+The products with the weights are a `Product`: `DENSE` (matmuls, the
+paper's FC-LSTM) by default, or `conv.CONV` (convolutions over a grid, the
+ConvLSTM); the loop, masking and backward pass are the same for both.
 """
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,11 +33,44 @@ from lstm_unsup.lstm.cell import (
 )
 
 
+class Product(NamedTuple):
+  """How a layer multiplies by its weights (plain functions).
+
+  project(params, x_Nx...xD): input-side pre-activations, bias included, of
+    inputs with any leading axes (time and batch);
+  recurrent(h, w_recurrent): the recurrent pre-activations;
+  transposed(w_recurrent): dz -> the gradient of `recurrent` with respect
+    to h (whatever is loop-invariant, such as a transposed copy, is made
+    once, outside the loop);
+  weight_gradient(hs_TxBx..., dzs_TxBx..., w_recurrent): the gradient of
+    w_recurrent summed over all steps and sequences, in one operation.
+  """
+
+  project: Callable
+  recurrent: Callable
+  transposed: Callable
+  weight_gradient: Callable
+
+
 def _masked(valid_Bx1, new, old):
   return new if valid_Bx1 is None else jnp.where(valid_Bx1, new, old)
 
 
-def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
+def _per_sequence(valid_B: Array | None, ndim: int) -> Array | None:
+  """The mask of one step, shaped to broadcast over a state of rank ndim."""
+  if valid_B is None:
+    return None
+  return valid_B.reshape(valid_B.shape + (1,) * (ndim - 1))
+
+
+def per_gate(bias_G: Array, ndim: int) -> Array:
+  """One bias per gate, shaped to broadcast over an array of rank ndim."""
+  return bias_G.reshape((1,) * (ndim - 1) + bias_G.shape)
+
+
+def _forward_scan(
+  w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps, product
+):
   """The time loop; also returns what the backward pass needs.
 
   A layer fed nothing has `gates_x=None` and runs `steps` steps on the
@@ -45,10 +83,10 @@ def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
   def advance(carry, inputs, recurrent=True):
     c, h = carry
     gx_BxG, valid_B = inputs
-    valid = None if valid_B is None else valid_B[:, None]
-    z = bias[None] if gx_BxG is None else gx_BxG
+    valid = _per_sequence(valid_B, h.ndim)
+    z = per_gate(bias, h.ndim) if gx_BxG is None else gx_BxG
     if recurrent:
-      z = z + matmul(h, w_rec)
+      z = z + product.recurrent(h, w_rec)
     c_new, h_new = pointwise(z, c, peep, *fns)
     c_new = _masked(valid, c_new.astype(c.dtype), c)
     h_new = _masked(valid, h_new.astype(h.dtype), h)
@@ -61,7 +99,8 @@ def _forward_scan(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
   if c0 is not None:
     (c, h), (outs, zs, cs, hs) = loop((c0, h0), (gates_x, mask), steps)
     return (c, h, outs), (None, zs, cs, hs)
-  start = zero_carry(gates_x.shape[1], w_rec.shape[0], _state_dtype(w_rec))
+  G = gates_x.shape[-1]
+  start = zero_carry(gates_x.shape[1:-1], G // 4, sum_dtype(w_rec))
   first, rest = _split_first_step((gates_x, mask))
   carry, (out0, z0, _, _) = advance(start, first, recurrent=False)
   (c, h), (outs, zs, cs, hs) = loop(carry, rest, None)
@@ -108,31 +147,51 @@ def _recurrent_backward_matmul(w_rec: Array) -> Callable[[Array], Array]:
   return lambda dz: matmul(dz, w_rec_T)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(7, 8, 9))
-def _scan_custom(w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps):
+def _dense_weight_gradient(hs_TxBxH, dzs_TxBxG, w_rec):
+  # Like the forward matmuls: operands in w_rec's dtype, sums wider.
+  hs, dzs = (a.astype(w_rec.dtype) for a in (hs_TxBxH, dzs_TxBxG))
+  return jnp.einsum(
+    "tbh,tbg->hg", hs, dzs, preferred_element_type=sum_dtype(w_rec)
+  )
+
+
+# The FC-LSTM's products: matmuls over the last axis.
+DENSE = Product(
+  project=project_inputs,
+  recurrent=matmul,
+  transposed=_recurrent_backward_matmul,
+  weight_gradient=_dense_weight_gradient,
+)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7, 8, 9, 10))
+def _scan_custom(
+  w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps, product
+):
   args = (w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps)
-  return _forward_scan(*args)[0]
+  return _forward_scan(*args, product)[0]
 
 
 def _scan_custom_fwd(
-  w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps
+  w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps, product
 ):
   args = (w_rec, peep, bias, gates_x, c0, h0, mask, fns, unroll, steps)
-  out, (z0, zs, cs, hs) = _forward_scan(*args)
+  out, (z0, zs, cs, hs) = _forward_scan(*args, product)
   return out, (w_rec, peep, bias, z0, zs, cs, hs, mask)
 
 
-def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
+def _scan_custom_bwd(fns, unroll, steps, product, residuals, cotangents):
   """Reverse scan for the per-step gradients; the weight gradient of all
-  steps is then one large matmul instead of T small accumulations."""
+  steps is then one large matmul (or convolution) instead of T small
+  accumulations."""
   w_rec, peep, bias, z0, zs, cs, hs, mask = residuals
   dc_T, dh_T, douts = cotangents
-  times_w_rec_T = _recurrent_backward_matmul(w_rec)
+  times_w_rec_T = product.transposed(w_rec)
 
   def back(carry, inputs, recurrent=True):
     dc, dh, dpeep = carry
     z, c_prev, dout, valid_B = inputs
-    valid = None if valid_B is None else valid_B[:, None]
+    valid = _per_sequence(valid_B, dc.ndim)
     # A masked step changed nothing: its gradients pass straight through.
     live_dc = _masked(valid, dc, jnp.zeros_like(dc))
     live_dh = _masked(valid, dh + dout, jnp.zeros_like(dh))
@@ -156,15 +215,9 @@ def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
     reverse=True,
     unroll=unroll,
   )
-  # Like the forward matmuls: operands in w_rec's dtype, sums in float32
-  # (or wider), the result in w_rec's dtype as custom_vjp requires. A zero
+  # The result goes back in w_rec's dtype, as custom_vjp requires. A zero
   # start's first step read h = 0, so its term is left out.
-  dw_rec = jnp.einsum(
-    "tbh,tbg->hg",
-    hs.astype(w_rec.dtype),
-    dzs.astype(w_rec.dtype),
-    preferred_element_type=jnp.promote_types(w_rec.dtype, jnp.float32),
-  )
+  dw_rec = product.weight_gradient(hs, dzs, w_rec)
   if zero_start:
     zeros = jnp.zeros_like(dc0)
     inputs = (z0, zeros, *first)
@@ -174,7 +227,8 @@ def _scan_custom_bwd(fns, unroll, steps, residuals, cotangents):
   if bias is None:  # fed inputs: the bias gradient flows through gates_x
     dbias, dgates_x = None, dzs
   else:
-    dbias, dgates_x = dzs.sum(axis=(0, 1)).astype(bias.dtype), None
+    every_axis_but_gates = tuple(range(dzs.ndim - 1))
+    dbias, dgates_x = dzs.sum(every_axis_but_gates).astype(bias.dtype), None
   return (dw_rec.astype(w_rec.dtype), dpeep, dbias, dgates_x, dc0, dh0, None)
 
 
@@ -192,6 +246,7 @@ def scan_layer(
   custom_grad: bool = True,
   gate_fn: Callable = jax.nn.sigmoid,
   activation_fn: Callable = jnp.tanh,
+  product: Product = DENSE,
 ) -> tuple[Carry, Array]:
   """Runs one layer over time. Masked steps keep the carry and output 0.
 
@@ -223,6 +278,7 @@ def scan_layer(
     (gate_fn, activation_fn),
     unroll,
     num_steps if fed_nothing else None,
+    product,
   )
   if custom_grad:
     c, h, outs = _scan_custom(*args)
@@ -231,13 +287,19 @@ def scan_layer(
   return (c, h), outs
 
 
-def _state_dtype(w_rec: Array):
-  """State stays in float32 (or wider) even when weights are narrower."""
+def sum_dtype(w_rec: Array):
+  """float32, or the weights' dtype if wider: the dtype of the state and of
+  sums over steps, even when the weights are narrower."""
   return jnp.promote_types(w_rec.dtype, jnp.float32)
 
 
-def zero_carry(batch_size: int, features: int, dtype=jnp.float32) -> Carry:
-  zeros = jnp.zeros((batch_size, features), dtype)
+def zero_carry(
+  batch_size: int | Sequence[int], features: int, dtype=jnp.float32
+) -> Carry:
+  """Zeros of shape B x features, or B x H x W x features for a batch
+  shape (B, H, W) (a ConvLSTM's grid)."""
+  batch_shape = (batch_size,) if isinstance(batch_size, int) else batch_size
+  zeros = jnp.zeros((*batch_shape, features), dtype)
   return zeros, zeros
 
 
@@ -248,34 +310,40 @@ def run_stack(
   mask_BxT: Array | None = None,
   *,
   num_steps: int | None = None,
-  batch_size: int | None = None,
+  batch_size: int | Sequence[int] | None = None,
   gate_fn: str | Callable = "sigmoid",
   activation_fn: str | Callable = "tanh",
   unroll: int = 1,
   custom_grad: bool = True,
+  product: Product = DENSE,
 ) -> tuple[Array, tuple[Carry, ...]]:
   """Runs stacked layers; layer k reads layer k-1's h.
 
   Args:
     layers: one parameter dict per layer, bottom first.
-    x_BxTxD: inputs, or None for a stack fed nothing (then give `num_steps`
-      and, without `initial_carries`, `batch_size`).
+    x_BxTxD: inputs (B x T x H x W x C for `conv.CONV`), or None for a
+      stack fed nothing (then give `num_steps` and, without
+      `initial_carries`, `batch_size`: B, or (B, H, W) for a ConvLSTM).
     initial_carries: one (c, h) per layer; zeros when omitted.
     mask_BxT: True where a step is real. Masked steps leave every layer's
       carry unchanged and give zero outputs.
+    product: how the layers multiply by their weights (`DENSE`, the
+      default, or `conv.CONV`).
 
   Returns:
     The top layer's outputs h (B x T x H) and every layer's final (c, h).
   """
   kwargs = dict(
-    gate_fn=activation(gate_fn), activation_fn=activation(activation_fn)
+    gate_fn=activation(gate_fn),
+    activation_fn=activation(activation_fn),
+    product=product,
   )
-  H = layers[0]["w_recurrent"].shape[0]
-  state_dtype = _state_dtype(layers[0]["w_recurrent"])
+  H = layers[0]["w_recurrent"].shape[-1] // 4
+  state_dtype = sum_dtype(layers[0]["w_recurrent"])
   if x_BxTxD is not None:
-    batch_size, num_steps = x_BxTxD.shape[:2]
+    num_steps = x_BxTxD.shape[1]
   elif initial_carries is not None:
-    batch_size = initial_carries[0][0].shape[0]
+    batch_size = initial_carries[0][0].shape[:-1]
   if initial_carries is None:
     # Layers fed inputs start from None, zeros that skip the first recurrent
     # matmul (`scan_layer`); a stack fed nothing starts from real zeros.
@@ -292,9 +360,9 @@ def run_stack(
       # Projected in the inputs' own order and then put time-major: the
       # weight gradient then reads the inputs where they are, instead of
       # keeping a time-major copy of them alive until the backward pass.
-      gates_x = jnp.swapaxes(project_inputs(params, x_BxTxD), 0, 1)
+      gates_x = jnp.swapaxes(product.project(params, x_BxTxD), 0, 1)
     elif h_TxBxH is not None:
-      gates_x = project_inputs(params, h_TxBxH)
+      gates_x = product.project(params, h_TxBxH)
     carry, h_TxBxH = scan_layer(
       params,
       gates_x,

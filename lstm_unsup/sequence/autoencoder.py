@@ -20,15 +20,18 @@ feature with statistics of the training steps; scores are in those units.
 """
 
 import json
-import os
+import logging
+import numbers
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import serialization
+from flax import serialization, traverse_util
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from lstm_unsup import models
+from lstm_unsup import lstm, models
+from lstm_unsup.data import checksums
 from lstm_unsup.sequence import data
 from lstm_unsup.sequence import network as model_lib
 from lstm_unsup.sequence.network import Network
@@ -37,6 +40,31 @@ VARIANTS = models.DECODER_SETS  # variant -> its decoders, as config.model
 ENCODINGS = ("h", "c", "state", "mean")
 FORMAT = "lstm_unsup.SequenceAutoencoder/1"  # in every saved settings.json
 FITTED = ("n_features_in_", "future_steps_", "best_epoch_")  # saved ints
+SETTINGS, PARAMS = "settings.json", "params.msgpack"  # what save writes
+CHECKSUMS = "checksums.sha256"  # their SHA-256, in sha256sum's format
+CHOICES = {"variant": VARIANTS, "activation": lstm.ACTIVATIONS}
+INTEGERS = {  # integer settings and their least values
+  "units": 1,
+  "num_layers": 1,
+  "epochs": 1,
+  "batch_size": 1,
+  "patience": 1,
+  "random_state": 0,
+}
+BOOLS = ("conditional_reconstruct", "conditional_future", "scale")
+
+logger = logging.getLogger(__name__)
+
+
+def _check_integer(name: str, value, least: int) -> None:
+  """A ValueError naming `name` unless `value` is an integer (not a bool,
+  not a float such as 2.0) >= `least`."""
+  if not _is_number(value, numbers.Integral) or value < least:
+    raise ValueError(f"{name} must be an integer >= {least}; got {value!r}.")
+
+
+def _is_number(value, kind) -> bool:
+  return isinstance(value, kind) and not isinstance(value, bool | np.bool_)
 
 
 class SequenceAutoencoder(TransformerMixin, BaseEstimator):
@@ -162,22 +190,36 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     return self.fit(X, lengths=lengths).transform(X, lengths)
 
   def _check_settings(self) -> None:
-    if self.variant not in VARIANTS:
-      raise ValueError(
-        f"variant={self.variant!r} is not one of {sorted(VARIANTS)}."
-      )
-    if self.encoding not in ENCODINGS:
-      raise ValueError(f"encoding={self.encoding!r} is not one of {ENCODINGS}.")
-    if self.future_steps is not None and int(self.future_steps) < 1:
-      raise ValueError(f"future_steps must be >= 1; got {self.future_steps}.")
-    for name in ("units", "num_layers", "epochs", "batch_size"):
-      if int(getattr(self, name)) < 1:
-        raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}.")
-    if not 0 <= self.validation_fraction < 1:
-      raise ValueError(
-        f"validation_fraction must lie in [0, 1); got "
-        f"{self.validation_fraction}."
-      )
+    """Every constructor setting; a ValueError that starts with the first
+    bad one's name (scikit-learn's convention: the constructor stores them,
+    fit checks them; `load` checks a saved model's the same way)."""
+    for name, choices in {**CHOICES, "encoding": ENCODINGS}.items():
+      value = getattr(self, name)
+      if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {sorted(choices)}.")
+    for name, least in INTEGERS.items():
+      _check_integer(name, getattr(self, name), least)
+    if self.future_steps is not None:
+      _check_integer("future_steps", self.future_steps, 1)
+    if not isinstance(self.verbose, bool):
+      _check_integer("verbose", self.verbose, 0)
+    for name in BOOLS:
+      if not isinstance(getattr(self, name), bool | np.bool_):
+        raise ValueError(
+          f"{name} must be True or False; got {getattr(self, name)!r}."
+        )
+    for name, accepted, ok in (
+      ("learning_rate", "> 0", lambda v: v > 0),
+      ("clip_norm", "> 0, or None", lambda v: v > 0),
+      ("validation_fraction", "in [0, 1)", lambda v: 0 <= v < 1),
+    ):
+      value = getattr(self, name)
+      if name == "clip_norm" and value is None:
+        continue
+      if not (
+        _is_number(value, numbers.Real) and np.isfinite(value) and ok(value)
+      ):
+        raise ValueError(f"{name} must be a number {accepted}; got {value!r}.")
 
   @property
   def _decoders(self) -> tuple[str, ...]:
@@ -220,8 +262,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
   def predict_future(self, X, steps: int, lengths=None) -> np.ndarray:
     """The `steps` steps after each sequence, [N, steps, F], input units."""
     self._need("future")
-    if int(steps) < 1:
-      raise ValueError(f"steps must be >= 1; got {steps}.")
+    _check_integer("steps", steps, 1)
     x_NxTxF, lengths_N, _ = self._prepare(X, lengths)
     out_NxKxF = self._run("future", x_NxTxF, lengths_N, steps=int(steps))
     return out_NxKxF * self.scale_ + self.mean_
@@ -272,37 +313,151 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
   # -- persistence --
 
   def save(self, path: str) -> None:
-    """Writes `path/settings.json` and `path/params.msgpack`."""
+    """Writes `path/settings.json`, `path/params.msgpack` and
+    `path/checksums.sha256`, the SHA-256 of both. The checksums are written
+    first and each file atomically, so a save cut short leaves files that
+    fail their checksums rather than files that look whole."""
     self._need(self._decoders[0])
-    os.makedirs(path, exist_ok=True)
     settings = {
       "format": FORMAT,
       "settings": self.get_params(),
       "fitted": {name: int(getattr(self, name)) for name in FITTED},
       "history": self.history_,
     }
-    with open(os.path.join(path, "settings.json"), "w") as f:
-      json.dump(settings, f, indent=1)
     arrays = {"params": self.params_, "mean": self.mean_, "std": self.scale_}
     arrays = jax.tree.map(np.asarray, arrays)
-    with open(os.path.join(path, "params.msgpack"), "wb") as f:
-      f.write(serialization.msgpack_serialize(arrays))
+    files = {
+      SETTINGS: json.dumps(settings, indent=1).encode(),
+      PARAMS: serialization.msgpack_serialize(arrays),
+    }
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    checksums.write(folder / CHECKSUMS, files)
+    for name, blob in files.items():
+      checksums.write_atomically(folder / name, blob)
 
   @classmethod
   def load(cls, path: str) -> "SequenceAutoencoder":
-    """The model `save` wrote: the same outputs, bit for bit."""
-    with open(os.path.join(path, "settings.json")) as f:
-      settings = json.load(f)
-    if settings.get("format") != FORMAT:
+    """The model `save` wrote: the same outputs, bit for bit. A ValueError
+    naming the file if a file fails its checksum, a setting is one the
+    constructor refuses or does not fit the parameters, or a parameter is
+    not finite; a folder saved before checksums loads with a warning."""
+    folder = Path(path)
+    files = _read_saved(folder)
+    if (folder / CHECKSUMS).exists():
+      problem = checksums.mismatch(folder / CHECKSUMS, files)
+      if problem:
+        raise ValueError(
+          f"{problem}. Save the model again, or restore the folder from a copy."
+        )
+    else:
+      logger.warning("%s was saved before checksums; not verified.", folder)
+    model = cls._from_settings(folder / SETTINGS, files[SETTINGS])
+    where = folder / PARAMS
+    try:
+      arrays = serialization.msgpack_restore(files[PARAMS])
+      params, mean, std = arrays["params"], arrays["mean"], arrays["std"]
+      if not isinstance(params, dict):
+        raise TypeError(f"params is a {type(params).__name__}, not a dict")
+    except (ValueError, TypeError, KeyError) as e:  # msgpack's are ValueErrors
       raise ValueError(
-        f"{path} holds {settings.get('format')!r}, not a saved {FORMAT}."
-      )
-    with open(os.path.join(path, "params.msgpack"), "rb") as f:
-      arrays = serialization.msgpack_restore(f.read())
-    model = cls(**settings["settings"])
-    for name, value in settings["fitted"].items():
-      setattr(model, name, value)
-    model.history_ = settings["history"]
-    model.mean_, model.scale_ = arrays["mean"], arrays["std"]
-    model.params_ = jax.tree.map(jnp.asarray, arrays["params"])
+        f"{where} cannot be read as saved parameters ({e!r})."
+      ) from e
+    model._check_arrays(where, folder / SETTINGS, params, mean, std)
+    model.mean_, model.scale_ = mean, std
+    model.params_ = jax.tree.map(jnp.asarray, params)
     return model
+
+  @classmethod
+  def _from_settings(cls, where: Path, blob: bytes) -> "SequenceAutoencoder":
+    """The unfitted model that a settings.json describes, every value
+    checked as by fit, with the fitted sizes and history."""
+    try:
+      saved = json.loads(blob)
+    except ValueError as e:  # also a UnicodeDecodeError
+      raise ValueError(f"{where} is not JSON ({e}).") from e
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+      found = saved.get("format") if isinstance(saved, dict) else saved
+      raise ValueError(f"{where} holds {found!r}, not a saved {FORMAT}.")
+    if not (
+      isinstance(saved.get("settings"), dict)
+      and isinstance(saved.get("fitted"), dict)
+      and "history" in saved
+    ):
+      raise ValueError(f"{where} lacks the settings, fitted sizes or history.")
+    unknown = set(saved["settings"]) - set(cls._get_param_names())
+    if unknown:
+      raise ValueError(f"{where} has unknown settings {sorted(unknown)}.")
+    model = cls(**saved["settings"])
+    try:
+      model._check_settings()
+      for name in FITTED:
+        least = 1 if name == "n_features_in_" else 0
+        _check_integer(name, saved["fitted"].get(name), least)
+    except ValueError as e:
+      raise ValueError(f"{where}: {e}") from e
+    for name in FITTED:
+      setattr(model, name, saved["fitted"][name])
+    model.history_ = saved["history"]
+    return model
+
+  def _check_arrays(self, where: Path, settings: Path, params, mean, std):
+    """A ValueError naming the array unless the parameters are those of the
+    network the settings describe (names and shapes) and every array is
+    finite, with a scale > 0."""
+    F = self.n_features_in_
+    K = max(self.future_steps_, 1)
+    shapes = jax.eval_shape(
+      lambda x, mask: self._network.init(jax.random.key(0), x, mask, K),
+      jnp.zeros((1, 1, F)),
+      jnp.ones((1, 1), bool),
+    )["params"]
+    scaling = jax.ShapeDtypeStruct((F,), np.float32)
+    want = traverse_util.flatten_dict(shapes, sep="/")
+    want |= {"mean": scaling, "std": scaling}
+    got = traverse_util.flatten_dict(params, sep="/")
+    got |= {"mean": mean, "std": std}
+    for name in sorted(want.keys() | got.keys()):
+      label = name if name in ("mean", "std") else f"params/{name}"
+      if name not in got:
+        raise ValueError(
+          f"{where}: {label} is missing from it, but the model that "
+          f"{settings} describes has it."
+        )
+      if name not in want:
+        raise ValueError(
+          f"{where}: {label} is not part of the model that {settings} "
+          "describes."
+        )
+      array = np.asarray(got[name])
+      if array.shape != want[name].shape:
+        raise ValueError(
+          f"{where}: {label} is {array.shape} in it but "
+          f"{want[name].shape} in the model that {settings} describes."
+        )
+      if not np.isfinite(array).all() or (name == "std" and array.min() <= 0):
+        raise ValueError(
+          f"{where}: {label} holds NaN or infinite values"
+          f"{' or a scale <= 0' * (name == 'std')}; refusing a model whose "
+          "outputs would be wrong."
+        )
+
+
+def _read_saved(folder: Path) -> dict[str, bytes]:
+  """The bytes of each file `save` writes, or an error naming what is
+  missing."""
+  what = "a folder saved by SequenceAutoencoder.save"
+  if not folder.exists():
+    raise FileNotFoundError(f"{folder} does not exist.")
+  if not folder.is_dir():
+    raise ValueError(f"{folder} is a file, not {what}.")
+  files = {}
+  for name in (SETTINGS, PARAMS):
+    try:
+      files[name] = (folder / name).read_bytes()
+    except FileNotFoundError as e:
+      raise FileNotFoundError(
+        f"{folder / name} not found: {folder} is not {what} (which holds "
+        f"{SETTINGS} and {PARAMS})."
+      ) from e
+  return files

@@ -18,10 +18,20 @@ SHAPE_HELP = (
 
 
 def _as_float(x, what: str) -> np.ndarray:
+  """x as float32; values beyond float32's range become infinite here, and
+  `check_sequences` names them."""
   try:
-    return np.asarray(x, dtype=np.float32)
+    a = np.asarray(x)
+    if a.dtype.kind != "c":
+      with np.errstate(over="ignore"):
+        return a.astype(np.float32, copy=False)
   except (TypeError, ValueError) as e:
     raise ValueError(f"{what} is not numeric ({e}). {SHAPE_HELP}") from e
+  raise ValueError(  # casting would drop the imaginary part
+    f"{what} is complex ({a.dtype}); SequenceAutoencoder takes real values. "
+    "Give the real and imaginary parts as features "
+    "(np.concatenate([x.real, x.imag], axis=-1)) or the magnitude (np.abs(x))."
+  )
 
 
 def _from_list(X) -> list[np.ndarray]:
@@ -95,7 +105,15 @@ def check_sequences(
   for i, a in enumerate(values):
     bad = ~np.isfinite(a)
     if bad.any():
-      t = int(np.argwhere(bad)[0, 0])
+      t, f = map(int, np.argwhere(bad)[0])
+      given = (X[i] if isinstance(X, list | tuple) else np.asarray(X)[i])[t]
+      value = np.asarray(given, np.float64)[f]
+      if np.isfinite(value):
+        raise ValueError(
+          f"Sequence {i}'s value {value:.4g} at step {t}, feature {f} "
+          "exceeds float32's range (±3.4e38), in which the model computes; "
+          "rescale that feature (e.g. divide it by a power of 10)."
+        )
       raise ValueError(
         f"Sequence {i} has a NaN or infinite value at step {t}. Missing "
         f"values are not supported; for sequences of different lengths pass "
@@ -108,13 +126,16 @@ def fit_scaling(
   values: list[np.ndarray], scale: bool
 ) -> tuple[np.ndarray, np.ndarray]:
   """Per-feature mean and std [F] over every valid step (0 and 1 if not
-  `scale`); a constant feature keeps std 1."""
+  `scale`); a constant feature keeps std 1. Constant means a std below 1e-8
+  of the feature's largest magnitude (below float32's resolution; an exact
+  constant's std is float64 rounding, about 1e-17 of it), so the unit does
+  not matter: a feature in units of 1e-9 is standardised as in units of 1."""
   F = values[0].shape[1]
   if not scale:
     return np.zeros(F, np.float32), np.ones(F, np.float32)
   steps = np.concatenate(values).astype(np.float64)
   std = steps.std(axis=0)
-  std = np.where(std > 1e-8 * (1 + np.abs(steps).max(axis=0)), std, 1.0)
+  std = np.where(std > 1e-8 * np.abs(steps).max(axis=0), std, 1.0)
   return steps.mean(axis=0).astype(np.float32), std.astype(np.float32)
 
 

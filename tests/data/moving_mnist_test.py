@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from lstm_unsup.data import moving_mnist, paste, reference_loop
+from lstm_unsup.data import kernels, moving_mnist, paste, reference_loop
 from lstm_unsup.data.moving_mnist import generate, to_pixels, trajectories
 
 
@@ -160,7 +160,7 @@ def test_hand_worked_paste():
     [0.25, 0.2, 0.9, 0.0],
     [0.0, 0.0, 0.7, 0.0],
   ]
-  for backend in paste.BACKENDS:
+  for backend in kernels.BACKENDS:
     frame = paste.paste_max(digits, positions, (3, 4), backend=backend)[0, 0]
     np.testing.assert_array_equal(frame, np.array(expected, np.float32))
 

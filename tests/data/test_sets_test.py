@@ -1,6 +1,7 @@
 """Tests for the fixed evaluation sets (lstm_unsup/data/test_sets.py)."""
 
 import importlib.util
+import logging
 import re
 
 import numpy as np
@@ -159,3 +160,40 @@ def test_damaged_cache_is_regenerated(tmp_path):
   path.write_bytes(path.read_bytes()[:500])  # a copy cut short
   again = test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
   np.testing.assert_array_equal(again, good)
+
+
+def _damage(path, how):
+  if how == "zeros":  # the right shape and dtype
+    np.save(path, np.zeros((10, 20, 64, 64), np.uint8))
+  elif how == "a flipped byte":
+    data = bytearray(path.read_bytes())
+    data[-7] ^= 1  # one pixel of the last sequence
+    path.write_bytes(bytes(data))
+  else:  # as made before checksums
+    path.with_name(path.name + ".sha256").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("how", ["zeros", "a flipped byte", "no checksum"])
+def test_a_cache_that_fails_its_checksum_is_regenerated_with_a_warning(
+  tmp_path, caplog, how
+):
+  """Shape and dtype stay right, so only a checksum tells; a cache made
+  before checksums (no .sha256 beside it) is unverified, and remade too."""
+  good = np.array(
+    test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  )
+  (path,) = tmp_path.glob("*.npy")
+  _damage(path, how)
+  with caplog.at_level(logging.WARNING):
+    again = test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  np.testing.assert_array_equal(again, good)
+  # Warnings only: another test may have left absl's logger at INFO.
+  messages = [r.getMessage() for r in caplog.records if r.levelno >= 30]
+  (warning,) = {m for m in messages if path.name in m}
+  why = "has no checksum" if how == "no checksum" else "does not match its"
+  assert str(path) in warning and why in warning, warning
+  assert "regenerating it" in warning and "\n" not in warning
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):  # now whole: loaded without a word
+    test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
+  assert not [r for r in caplog.records if r.levelno >= 30]

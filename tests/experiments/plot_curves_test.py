@@ -1,8 +1,16 @@
 """The learning-curve plot reads a run's metrics and writes a PNG."""
 
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from PIL import Image
 
 from experiments import plot_curves
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_plot_writes_a_png(quick_run, tmp_path):
@@ -50,3 +58,43 @@ def test_real_valued_runs_plot_squared_loss_curves(tmp_path, monkeypatch):
   label, lines = drawn["mnist"]
   assert label == "cross entropy (nats/frame)"
   assert "future, validation" in lines
+
+
+def test_damaged_lines_are_skipped_with_a_warning(tmp_path, caplog):
+  _write_run(tmp_path / "run", "binary", "ce")
+  path = tmp_path / "run" / "metrics.jsonl"
+  lines = path.read_bytes().split(b"\n")
+  lines[1:1] = [b"42", b'{"step": "9", "split": "train"}', b"\xff\xfe"]
+  path.write_bytes(b"\n".join(lines))
+  with caplog.at_level(logging.WARNING):
+    plot_curves.plot(str(tmp_path / "run"), str(tmp_path / "curves.png"))
+  assert (tmp_path / "curves.png").exists()
+  for number in (2, 3, 4):
+    assert f"metrics.jsonl, line {number}: " in caplog.text
+
+
+def test_a_picture_it_cannot_write_is_one_line(tmp_path):
+  _write_run(tmp_path / "run", "binary", "ce")
+  (tmp_path / "run" / "curves.png").mkdir()  # where the picture goes
+  cases = [[]]
+  if os.geteuid() != 0:  # root writes into a read-only folder
+    (tmp_path / "ro").mkdir()
+    cases.append([f"--output={tmp_path / 'ro' / 'curves.png'}"])
+    os.chmod(tmp_path / "ro", 0o555)
+  for extra in cases:
+    proc = subprocess.run(
+      [
+        sys.executable,
+        "-m",
+        "experiments.plot_curves",
+        f"--workdir={tmp_path / 'run'}",
+        *extra,
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=120,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("File error: ") and "curves.png" in last, last

@@ -112,9 +112,15 @@ def test_a_cpu_table_has_the_paper_ours_and_the_difference():
   assert "| 344.9 | 400.0 | +55.1 |" in markdown
 
 
-def test_the_patch_stand_in_is_not_comparable():
-  markdown = table2.to_markdown(_table("cpu", "patches"))
+def test_the_shipped_clips_and_the_stand_in_are_not_comparable():
+  table = _table("cpu", "patches")  # the default source: the real clips
+  markdown = table2.to_markdown(table)
+  assert "Not comparable" in markdown and "not on UCF-101's 13,320" in markdown
+  table["setup"]["patches"]["source"] = "standin"
+  markdown = table2.to_markdown(table)
   assert "Not comparable" in markdown and "stand-in" in markdown
+  table["setup"]["patches"]["source"] = "data/ucf101"  # the paper's data
+  assert "Not comparable" not in table2.to_markdown(table)
 
 
 def test_readme_table2_has_the_paper_beside_ours_in_every_row():

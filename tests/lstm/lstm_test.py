@@ -385,18 +385,28 @@ def test_custom_backward_pass_equals_autodiff_when_fed_nothing(
   params = jax.tree.map(lambda a: a + 0.1, params)  # nonzero biases
   lengths = jnp.array([T, 3, 0]) if masked else None
   weights = jax.random.normal(jax.random.key(8), (B, T, H))
+  got, want = _fed_nothing_grads(fast, slow, params, carries, lengths, weights)
+  _assert_trees_close(got, want)
+  assert np.abs(np.asarray(got[0]["layer_0"]["bias"])).sum() > 0
+
+
+def _fed_nothing_grads(fast, slow, params, carries, lengths, weights):
+  """Gradients with respect to (params, carries) of a loss of a stack fed
+  nothing for as many steps as `weights` has: by `fast` (custom) and by
+  `slow` (autodiff)."""
+  steps = weights.shape[1]
 
   def loss(model, params, carries):
     out, finals = model.apply(
-      {"params": params}, None, carries, num_steps=T, seq_lengths=lengths
+      {"params": params}, None, carries, num_steps=steps, seq_lengths=lengths
     )
     return jnp.sum(out * weights) + sum(jnp.sum(c**2) for c, _ in finals)
 
   grad = functools.partial(jax.grad, argnums=(0, 1))
-  want = grad(functools.partial(loss, slow))(params, carries)
-  got = grad(functools.partial(loss, fast))(params, carries)
-  _assert_trees_close(got, want)
-  assert np.abs(np.asarray(got[0]["layer_0"]["bias"])).sum() > 0
+  return tuple(
+    grad(functools.partial(loss, model))(params, carries)
+    for model in (fast, slow)
+  )
 
 
 @pytest.mark.parametrize("masked", [False, True])

@@ -1,7 +1,9 @@
 """Tests of SequenceAutoencoder: masking, persistence, errors, the toy."""
 
 import copy
+import hashlib
 import json
+import logging
 
 import jax
 import numpy as np
@@ -140,11 +142,13 @@ def test_save_and_load_round_trip_exactly(fitted, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
-def test_a_folder_in_the_saved_format_loads(fitted, tmp_path):
+def test_a_folder_in_the_saved_format_loads(fitted, tmp_path, caplog):
   """The format, written here by hand: settings.json is plain JSON (a format
   tag, the constructor's settings, fitted ints, the history) and
   params.msgpack plain arrays. No module path nor pickled class, so folders
-  saved before the modules moved (lstm_unsup.sequence_*) load unchanged."""
+  saved before the modules moved (lstm_unsup.sequence_*) load unchanged.
+  checksums.sha256 (sha256sum's format) came later: a folder without it
+  loads, with a warning that it was not verified."""
   fitted.save(str(tmp_path / "saved"))
   with open(tmp_path / "saved" / "settings.json") as f:
     saved = json.load(f)
@@ -172,7 +176,15 @@ def test_a_folder_in_the_saved_format_loads(fitted, tmp_path):
   blob = serialization.msgpack_serialize(jax.tree.map(np.asarray, arrays))
   assert blob == (tmp_path / "saved" / "params.msgpack").read_bytes()
   (folder / "params.msgpack").write_bytes(blob)
-  loaded = SequenceAutoencoder.load(str(folder))
+  manifest = (tmp_path / "saved" / "checksums.sha256").read_text()
+  assert manifest == "".join(
+    f"{hashlib.sha256((tmp_path / 'saved' / name).read_bytes()).hexdigest()}"
+    f"  {name}\n"
+    for name in ("settings.json", "params.msgpack")
+  )
+  with caplog.at_level(logging.WARNING):
+    loaded = SequenceAutoencoder.load(str(folder))
+  assert f"{folder} was saved before checksums; not verified" in caplog.text
   assert loaded.get_params() == fitted.get_params()
   seqs = _sequences(seed=1)
   np.testing.assert_array_equal(loaded.transform(seqs), fitted.transform(seqs))
@@ -202,6 +214,18 @@ def _fit(X, lengths=None, **kwargs):
     (lambda m: _fit([np.zeros((3, 2)), np.zeros((3, 3))]), "3 features"),
     (lambda m: _fit(np.zeros((2, 3, 1)), lengths=[3, 0]), "no empty"),
     (lambda m: _fit([np.array([["a"]])]), "not numeric"),
+    (lambda m: _fit(np.ones((2, 3, 1), complex)), "X is complex"),
+    (lambda m: _fit([np.ones((3, 1)), np.ones((3, 1)) * 1j]), "1 is complex"),
+    (lambda m: m.transform(np.ones((1, 3, 2), complex)), "X is complex"),
+    (
+      lambda m: _fit([np.array([[0.0], [-1e39]])]),
+      r"0's value -1e\+39 at step 1, feature 0 exceeds float32's range "
+      r"\(±3.4e38\)",
+    ),
+    (
+      lambda m: m.transform(np.full((1, 3, 2), 1e300)),
+      r"Sequence 0's value 1e\+300 at step 0, feature 0 exceeds float32's",
+    ),
     (lambda m: _fit(np.zeros((2, 3, 1)), variant="vae"), "variant"),
     (lambda m: _fit(np.zeros((2, 3, 1)), future_steps=3), "future_steps"),
     (lambda m: m.transform([np.zeros((4, 3))]), "fitted on 2"),
@@ -231,3 +255,184 @@ def test_the_keras_tutorial_sequence_reconstructs():
   ).fit(x_1x9x1)
   np.testing.assert_allclose(ae.reconstruct(x_1x9x1), x_1x9x1, atol=0.02)
   assert ae.transform(x_1x9x1).shape == (1, 32)
+
+
+@pytest.mark.parametrize(
+  "name, value",
+  [
+    ("epochs", 1.9),
+    ("epochs", 0),
+    ("units", 1.5),
+    ("units", True),  # bools are not integers
+    ("num_layers", np.float64(2)),
+    ("batch_size", "32"),
+    ("patience", 0.5),
+    ("patience", 0),
+    ("future_steps", 1.5),
+    ("random_state", -1),
+    ("random_state", None),
+    ("verbose", 0.5),
+    ("learning_rate", np.nan),
+    ("learning_rate", 0),
+    ("learning_rate", None),
+    ("clip_norm", "1"),
+    ("validation_fraction", None),
+    ("clip_norm", -1.0),
+    ("validation_fraction", np.nan),
+    ("validation_fraction", True),
+    ("scale", "yes"),
+    ("conditional_future", 1),
+    ("activation", "swish"),
+    ("encoding", "mean "),
+    ("variant", None),
+  ],
+)
+def test_every_setting_is_checked_in_fit_and_named(name, value):
+  """scikit-learn's convention: the constructor stores, fit validates."""
+  ae = SequenceAutoencoder(**{**TINY, name: value})
+  with pytest.raises(ValueError, match=f"^{name}"):
+    ae.fit(_sequences())
+  assert not hasattr(ae, "params_")
+
+
+def test_integer_settings_of_numpy_types_are_accepted():
+  ae = SequenceAutoencoder(
+    **{**TINY, "units": np.int64(8), "epochs": np.int32(1)}
+  ).fit(_sequences())
+  assert len(ae.history_) == 1
+
+
+def _anomaly_data(seed=0):
+  """Noisy sines (normal) and noise (anomalies), 3 features, the last
+  constant."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(12)[:, None]
+
+  def normal(n):
+    phase = rng.uniform(0, 6, (n, 1, 1))
+    waves = np.concatenate([np.sin(t / 2 + phase), np.cos(t / 2 + phase)], -1)
+    return waves + 0.05 * rng.normal(size=waves.shape)
+
+  anomalies = rng.normal(size=(8, 12, 2))
+  test = np.concatenate([normal(24), anomalies])
+  train, test = (
+    np.pad(x, [(0, 0)] * 2 + [(0, 1)], constant_values=5.0)
+    for x in (normal(48), test)
+  )
+  return train, test, np.r_[np.zeros(24), np.ones(8)]
+
+
+def test_data_scaled_by_1e_9_gets_the_same_anomaly_scores():
+  """Standardising makes units irrelevant: only an exactly constant feature
+  (here the third) keeps scale 1."""
+  from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
+  train, test, is_anomaly = _anomaly_data()
+  settings = dict(units=8, epochs=30, validation_fraction=0, verbose=0)
+  ae = SequenceAutoencoder(**settings).fit(train)
+  tiny = SequenceAutoencoder(**settings).fit(1e-9 * train)
+  np.testing.assert_allclose(tiny.scale_, [1e-9, 1e-9, 1] * ae.scale_, 1e-5)
+  assert ae.scale_[2] == 1
+  scores = ae.score_samples(test)
+  tiny_scores = tiny.score_samples(1e-9 * test)
+  np.testing.assert_allclose(tiny_scores, scores, rtol=1e-3)
+  auc = roc_auc_score(is_anomaly, scores)
+  assert auc > 0.95 and roc_auc_score(is_anomaly, tiny_scores) == auc
+
+
+def _overwrite_8_bytes(path):
+  data = bytearray(path.read_bytes())
+  data[len(data) // 2 : len(data) // 2 + 8] = b"\x00" * 8
+  path.write_bytes(bytes(data))
+
+
+def _edit_settings(folder, **changes):
+  path = folder / "settings.json"
+  saved = json.loads(path.read_text())
+  saved["settings"].update(changes)
+  path.write_text(json.dumps(saved, indent=1))
+
+
+@pytest.mark.parametrize(
+  "damage, file",
+  [
+    (lambda d: _overwrite_8_bytes(d / "params.msgpack"), "params.msgpack"),
+    (lambda d: _edit_settings(d, activation="relu"), "settings.json"),
+    (lambda d: _edit_settings(d, variant="autoencoder"), "settings.json"),
+  ],
+  ids=["8 bytes of params", "activation", "variant"],
+)
+def test_a_changed_or_damaged_save_is_refused_naming_the_file(
+  fitted, tmp_path, damage, file
+):
+  folder = tmp_path / "saved"
+  fitted.save(str(folder))
+  damage(folder)
+  with pytest.raises(ValueError) as e:
+    SequenceAutoencoder.load(str(folder))
+  assert str(e.value).startswith(
+    f"{folder / file} does not match its checksum in checksums.sha256: the "
+    "file was changed or damaged."
+  )
+
+
+def _save_before_checksums(model, folder):
+  model.save(str(folder))
+  (folder / "checksums.sha256").unlink(missing_ok=True)
+
+
+def test_non_finite_parameters_are_refused(fitted, tmp_path):
+  nans = copy.copy(fitted)
+  nans.params_ = jax.tree.map(lambda a: a * np.nan, fitted.params_)
+  for folder, save in [
+    (tmp_path / "with_checksums", lambda m, d: m.save(str(d))),
+    (tmp_path / "without", _save_before_checksums),
+  ]:
+    save(nans, folder)
+    with pytest.raises(ValueError, match="params/decoder_.* holds NaN or inf"):
+      SequenceAutoencoder.load(str(folder))
+
+
+@pytest.mark.parametrize(
+  "changes, match",
+  [
+    (dict(activation="swish"), "activation='swish' is not one of"),
+    (dict(variant="vae"), "variant='vae' is not one of"),
+    (dict(units=1.5), "units must be an integer >= 1; got 1.5"),
+    (
+      dict(units=16),
+      r"params/decoder_future/lstm/layer_0/bias is \(32,\) in .* but \(64,\)",
+    ),
+    (dict(variant="autoencoder"), "params/decoder_future/.* is not part of"),
+    (dict(layers=2), r"unknown settings \['layers'\]"),
+  ],
+)
+def test_settings_saved_before_checksums_are_checked(
+  fitted, tmp_path, changes, match
+):
+  """Without a checksum an edit is not seen as such, but settings that the
+  constructor refuses, or that do not fit the parameters, are refused."""
+  folder = tmp_path / "saved"
+  _save_before_checksums(fitted, folder)
+  _edit_settings(folder, **changes)
+  with pytest.raises(ValueError, match=match) as e:
+    SequenceAutoencoder.load(str(folder))
+  assert str(folder / "settings.json") in str(e.value)
+
+
+def test_a_path_that_is_not_a_saved_model_gets_one_clear_error(tmp_path):
+  a_file = tmp_path / "model.msgpack"
+  a_file.write_bytes(b"\x00")
+  with pytest.raises(ValueError, match="is a file, not a folder saved by"):
+    SequenceAutoencoder.load(str(a_file))
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    SequenceAutoencoder.load(str(tmp_path / "missing"))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(FileNotFoundError, match="empty/settings.json not found"):
+    SequenceAutoencoder.load(str(tmp_path / "empty"))
+  (tmp_path / "empty" / "settings.json").write_text("{")
+  with pytest.raises(FileNotFoundError, match="empty/params.msgpack not found"):
+    SequenceAutoencoder.load(str(tmp_path / "empty"))
+  (tmp_path / "empty" / "params.msgpack").write_bytes(b"")
+  with pytest.raises(ValueError, match="settings.json is not JSON"):
+    SequenceAutoencoder.load(str(tmp_path / "empty"))
