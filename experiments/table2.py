@@ -198,12 +198,7 @@ def _finished(config, records: list[dict]) -> dict | None:
   for record in records:
     if record["split"] != "test":
       continue
-    spent = budget and any(
-      r["split"] == "train"
-      and r["step"] == record["step"]
-      and r.get("train_seconds", 0) >= budget
-      for r in records
-    )
+    spent = budget and train.trained_seconds(records, record["step"]) >= budget
     if record["step"] == config.train.num_steps or spent:
       return record
   return None

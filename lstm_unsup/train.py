@@ -283,7 +283,7 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
   writer.truncate_after(start)
   last = config.train.num_steps
   budget = config.train.train_seconds
-  trained = _trained_seconds(workdir, start)
+  trained = trained_seconds(metrics_io.read_metrics(workdir), start)
   step_fn = make_train_step(config, model, mesh)
   if start >= last or (budget and trained >= budget):
     # Done already (a run trained past a smaller num_steps, or out of time):
@@ -373,11 +373,11 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
   }
 
 
-def _trained_seconds(workdir: str, step: int) -> float:
-  """Training time (the time budget's clock) up to `step`, from the records
-  of the run's earlier processes; 0 for a new run."""
+def trained_seconds(records: list[dict[str, Any]], step: int) -> float:
+  """Training time (the time budget's clock) up to `step`, from a run's
+  metrics records; 0 for a new run or one without a time budget."""
   seconds = 0.0
-  for record in metrics_io.read_metrics(workdir):
+  for record in records:
     if record["split"] == "train" and record["step"] <= step:
       seconds = record.get("train_seconds", seconds)
   return seconds

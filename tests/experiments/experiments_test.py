@@ -178,14 +178,14 @@ def test_a_time_budget_table_at_a_tiny_size(tmp_path):
   # What benchmarks/on_gpu.sh runs at the paper's size: the four paper rows
   # with the same wall-clock budget each, results only (no checkpoints).
   rows = ("future", "composite", "future_conditional", "composite_conditional")
-  table = table2.build_table(
-    "quick",
-    str(tmp_path),
+  cells = dict(
     columns=("mnist",),
     rows=rows,
     train_seconds=2.0,
     overrides=table2.parse_overrides(["model.hidden=8"]),
-    discard_checkpoints=True,
+  )
+  table = table2.build_table(
+    "quick", str(tmp_path), discard_checkpoints=True, **cells
   )
   assert table["setup"]["mnist"]["hidden"] == 8
   assert table["setup"]["mnist"]["layers"] == 2
@@ -200,14 +200,7 @@ def test_a_time_budget_table_at_a_tiny_size(tmp_path):
   assert "2 x 8 units" in markdown and "2 s of training" in markdown
   assert "steps reached" in markdown
   # Read back on a rerun: nothing trains again.
-  again = table2.build_table(
-    "quick",
-    str(tmp_path),
-    columns=("mnist",),
-    rows=rows,
-    train_seconds=2.0,
-    overrides={"model.hidden": 8},
-  )
+  again = table2.build_table("quick", str(tmp_path), **cells)
   assert json.dumps(again["rows"]) == json.dumps(table["rows"])
 
 
