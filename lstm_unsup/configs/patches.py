@@ -7,16 +7,15 @@ split in time into training, validation and test); point
   python -m lstm_unsup.main --config=lstm_unsup/configs/patches.py:cpu \
       --workdir=runs/patches_cpu
 
-Measured on 2 CPU cores as the Table 2 patches cell on the earlier stand-in
-(`--config.data.patch_source=standin`: photos under synthetic motion; 2 x
-512 units, batch 16, 4,000 steps; `python -m experiments.table2 --scale=cpu
---columns=patches --rows=composite`): about 16.5 minutes per seed, future
-squared loss 183.1 ± 19.6 per frame over seeds 0 and 1. On the clips the
-same cell ran 1.77 steps/s with the machine shared (load average 8.5 on 2
-cores; the first 100 steps of that command's config via `python -m
-lstm_unsup.main ... --config.model.hidden=512 --config.model.num_layers=2
---config.train.num_steps=100`); its crops cost a third of the stand-in's.
-Not comparable with the paper's number: other data.
+Measured on 2 CPU cores as the Table 2 patches cell on the clips (2 x 512
+units, batch 16, 4,000 steps; `python -m experiments.table2 --scale=cpu
+--workdir=runs/table2_clips --columns=patches --seeds=0,1`, on cores shared
+with other jobs): about 26 minutes per seed, future squared loss
+1233.2 ± 191.1 per frame over seeds 0 and 1, against 927.5 for repeating
+the last input frame (bikes.mp4's test stretch crosses a scene cut;
+docs/replication.md#the-patches-column). On the earlier photo stand-in
+(`--config.data.patch_source=standin`): about 16.5 minutes per seed,
+183.1 ± 19.6. Not comparable with the paper's number: other data.
 """
 
 from lstm_unsup.configs import default

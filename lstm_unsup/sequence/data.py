@@ -7,6 +7,8 @@ zero-padded float32 array [N, T_max, F] and lengths [N]; what lies past a
 length is overwritten with zeros, so padding values never matter.
 """
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -184,3 +186,40 @@ def reverse_within(x_BxTxF: jax.Array, lengths_B: jax.Array) -> jax.Array:
   n_Bx1 = lengths_B[:, None]
   at_BxT = jnp.where(t_1xT < n_Bx1, n_Bx1 - 1 - t_1xT, t_1xT)
   return jnp.take_along_axis(x_BxTxF, at_BxT[:, :, None], axis=1)
+
+
+def frame_size(lengths_N: np.ndarray, most_steps: int) -> int:
+  """k, the fewest consecutive steps per frame that keep the longest
+  sequence within `most_steps` frames."""
+  return max(1, -(-int(np.max(lengths_N)) // most_steps))
+
+
+def to_frames(values: list[np.ndarray], k: int) -> list[np.ndarray]:
+  """Each [L, F] sequence as [ceil(L / k), k * F] frames of k consecutive
+  steps, the last frame completed by repeating the last step (a repeat,
+  unlike zeros, adds no jump for the model to learn)."""
+  if k == 1:
+    return values
+  out = []
+  for a in values:
+    n = -(-len(a) // k)
+    a = np.concatenate([a, np.repeat(a[-1:], n * k - len(a), axis=0)])
+    out.append(a.reshape(n, k * a.shape[1]))
+  return out
+
+
+def from_frames(out_NxTxG: np.ndarray, k: int) -> np.ndarray:
+  """Per-frame outputs [N, T, k * F] as per-step outputs [N, T * k, F]."""
+  N, T, G = out_NxTxG.shape
+  return np.asarray(out_NxTxG).reshape(N, T * k, G // k)
+
+
+def check_integer(name: str, value, least: int) -> None:
+  """A ValueError naming `name` unless `value` is an integer (not a bool,
+  not a float such as 2.0) >= `least`."""
+  if not is_number(value, numbers.Integral) or value < least:
+    raise ValueError(f"{name} must be an integer >= {least}; got {value!r}.")
+
+
+def is_number(value, kind) -> bool:
+  return isinstance(value, kind) and not isinstance(value, bool | np.bool_)

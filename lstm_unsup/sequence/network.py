@@ -1,4 +1,4 @@
-"""The network behind `SequenceAutoencoder`, its masked loss and training.
+"""The network behind `SequenceAutoencoder`, its masked loss and inference.
 
 `Network` is the paper's model for variable-length sequences: an
 `lstm.LSTM` encoder that reads each sequence up to its own length (`mask`),
@@ -9,23 +9,15 @@ exact.
 """
 
 import functools
-import time
 from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from lstm_unsup import losses, lstm, models
-from lstm_unsup.optim import optimizers
 from lstm_unsup.sequence.data import reverse_within
-
-try:
-  from tqdm import tqdm
-except ImportError:  # progress falls back to prints
-  tqdm = None
 
 Array = jax.Array
 
@@ -38,10 +30,10 @@ class Network(nn.Module):
   decoders: tuple[str, ...]
   conditional: tuple[bool, ...]  # one per decoder
   activation: str = "tanh"
+  initializer: str = "authors"  # lstm.INITIALIZERS; the paper's by default
 
   def setup(self):
-    # The paper's initialiser, as SequenceAutoencoder has always used.
-    kwargs = dict(activation_fn=self.activation, initializer="authors")
+    kwargs = dict(activation_fn=self.activation, initializer=self.initializer)
     self.encoder = lstm.LSTM(
       features=self.units, num_layers=self.num_layers, name="encoder", **kwargs
     )
@@ -182,110 +174,3 @@ def in_chunks(fn, params, x_NxTxF: np.ndarray, lengths_N: np.ndarray, size=256):
       n = np.concatenate([n, np.zeros(missing, n.dtype)])
     outs.append(np.asarray(fn(params, x, n))[: size - missing])
   return np.concatenate(outs)
-
-
-@functools.lru_cache(maxsize=16)
-def training_fns(net: Network, future_steps: int, learning_rate, clip_norm):
-  """Adam, a jitted training step and the validation sums; cached, so that
-  fits with the same settings and shapes compile once."""
-  optimizer = optimizers.adam(learning_rate, clip_norm=clip_norm)
-
-  def loss_fn(params, x, n):
-    terms = loss_terms(net, params, x, n, future_steps, train=True)
-    return sum(s / jnp.maximum(c, 1) for s, c in terms.values())
-
-  @jax.jit
-  def step(params, opt_state, x, n):
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, n)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  @jax.jit
-  def valid_sums(params, x, n):
-    terms = loss_terms(net, params, x, n, future_steps, train=False)
-    return jnp.stack([jnp.stack(t) for t in terms.values()])  # [decoders, 2]
-
-  return optimizer, step, valid_sums
-
-
-def train(
-  net: Network,
-  params,
-  x_NxTxF: np.ndarray,
-  lengths_N: np.ndarray,
-  train_idx: np.ndarray,
-  valid_idx: np.ndarray,
-  rng: np.random.Generator,
-  *,
-  future_steps: int,
-  learning_rate: float,
-  clip_norm: float | None,
-  epochs: int,
-  batch_size: int,
-  patience: int,
-  verbose: int,
-):
-  """Minibatch Adam with early stopping on the validation sequences;
-  returns the best parameters and a history (one dict per epoch)."""
-  optimizer, step, valid_sums = training_fns(
-    net, future_steps, learning_rate, clip_norm
-  )
-
-  def valid_loss(params, size=256):
-    sums = 0.0
-    for start in range(0, len(valid_idx), size):
-      rows = valid_idx[start : start + size]
-      sums = sums + valid_sums(params, x_NxTxF[rows], lengths_N[rows])
-    sums = np.asarray(sums)
-    return float(np.sum(sums[:, 0] / np.maximum(sums[:, 1], 1)))
-
-  B = min(batch_size, len(train_idx))
-  opt_state = optimizer.init(params)
-  best, best_params, since_best, history = np.inf, params, 0, []
-  epochs_iter = range(1, epochs + 1)
-  bar = (
-    tqdm(epochs_iter, desc="fit", unit="epoch") if tqdm and verbose else None
-  )
-  start = time.perf_counter()
-  for epoch in bar if bar is not None else epochs_iter:
-    order = rng.permutation(train_idx)
-    batch_losses = []
-    for i in range(len(order) // B):
-      rows = order[i * B : (i + 1) * B]
-      params, opt_state, loss = step(
-        params, opt_state, x_NxTxF[rows], lengths_N[rows]
-      )
-      batch_losses.append(loss)
-    record = {"epoch": epoch, "loss": float(np.mean(batch_losses))}
-    if not np.isfinite(record["loss"]):
-      raise FloatingPointError(
-        f"The training loss is {record['loss']} at epoch {epoch}; try a "
-        "lower learning_rate."
-      )
-    if len(valid_idx):
-      record["val_loss"] = valid_loss(params)
-      if record["val_loss"] < best:
-        best, best_params, since_best = record["val_loss"], params, 0
-      else:
-        since_best += 1
-    else:
-      best_params = params
-    history.append(record)
-    _report(bar, verbose, record, epochs, start)
-    if len(valid_idx) and since_best >= patience:
-      break
-  if bar is not None:
-    bar.close()
-  return best_params, history
-
-
-def _report(bar, verbose, record, epochs, start):
-  text = {k: f"{v:.4g}" for k, v in record.items() if k != "epoch"}
-  if bar is not None:
-    bar.set_postfix(text)
-  elif verbose and (record["epoch"] % max(1, epochs // 10) == 0):
-    print(
-      f"epoch {record['epoch']}/{epochs} "
-      + " ".join(f"{k} {v}" for k, v in text.items())
-      + f" ({time.perf_counter() - start:.0f} s)"
-    )

@@ -57,7 +57,8 @@ def test_a_padded_batch_encodes_each_sequence_as_if_alone(fitted):
     batch = fitted.encode(seqs, which=which)
     alone = np.concatenate([fitted.encode([s], which=which) for s in seqs])
     np.testing.assert_allclose(batch, alone, rtol=1e-5, atol=1e-6)
-  assert fitted.transform(seqs).shape == (len(seqs), 2 * 8)  # h of 2 layers
+  # c and h of 2 layers, and the top layer's mean h: encoding="mean"
+  assert fitted.transform(seqs).shape == (len(seqs), 5 * 8)
 
 
 def test_padding_values_never_reach_outputs_or_scores(fitted):
@@ -251,7 +252,12 @@ def test_bad_input_gets_a_clear_error(fitted, call, match):
 def test_the_keras_tutorial_sequence_reconstructs():
   x_1x9x1 = np.linspace(0.1, 0.9, 9, dtype=np.float32).reshape(1, 9, 1)
   ae = SequenceAutoencoder(
-    units=32, epochs=300, learning_rate=1e-2, validation_fraction=0, verbose=0
+    units=32,
+    encoding="h",
+    epochs=300,
+    learning_rate=1e-2,
+    validation_fraction=0,
+    verbose=0,
   ).fit(x_1x9x1)
   np.testing.assert_allclose(ae.reconstruct(x_1x9x1), x_1x9x1, atol=0.02)
   assert ae.transform(x_1x9x1).shape == (1, 32)
