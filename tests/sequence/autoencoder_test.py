@@ -252,6 +252,7 @@ def test_bad_input_gets_a_clear_error(fitted, call, match):
 def test_the_keras_tutorial_sequence_reconstructs():
   x_1x9x1 = np.linspace(0.1, 0.9, 9, dtype=np.float32).reshape(1, 9, 1)
   ae = SequenceAutoencoder(
+    variant="autoencoder",
     units=32,
     encoding="h",
     epochs=300,

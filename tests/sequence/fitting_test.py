@@ -60,8 +60,8 @@ def _small_set(n=60, T=50, seed=0):
 def test_a_default_fit_does_not_stop_while_its_validation_loss_falls():
   """The defaults on a small set: the fit learns, stops on its own, and
   only once its validation loss has flattened out: over its last
-  `patience` epochs no new best, and no downward trend that stands out of
-  the noise (a least-squares slope within two standard errors of 0)."""
+  `patience` epochs no new best, and a least-squares trend that falls by
+  less than 1% of the lowest loss over the whole window."""
   ae = SequenceAutoencoder(verbose=0).fit(_small_set())
   val = np.array([h["val_loss"] for h in ae.history_])
   patience = ae.patience
@@ -69,11 +69,8 @@ def test_a_default_fit_does_not_stop_while_its_validation_loss_falls():
   assert val.min() < 0.2 * val[0]  # and learned
   last = val[-patience:]
   assert last.min() > val.min()  # no new best at the end
-  t = np.arange(patience)
-  (slope, intercept), residuals, *_ = np.polyfit(t, last, 1, full=True)
-  sigma = np.sqrt(residuals[0] / (patience - 2))
-  standard_error = sigma / np.sqrt(np.sum(np.square(t - t.mean())))
-  assert slope > -2 * standard_error  # no trend downwards
+  slope = np.polyfit(np.arange(patience), last, 1)[0]
+  assert slope * patience > -0.01 * val.min()  # no trend downwards
   assert ae.best_epoch_ == 1 + int(np.argmin(val))
   # The rate fell on the plateau: the fit ended at an eighth of it or less.
   assert ae.history_[-1]["lr"] <= ae.learning_rate / 8
