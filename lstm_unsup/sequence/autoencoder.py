@@ -158,12 +158,9 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
       if self.frame == "auto"
       else int(self.frame)
     )
-    frames_N = -(-lengths_N // k)
-    K = self._future_steps(int(frames_N.min()))
     mean_F, std_F = data.fit_scaling(values, self.scale)
-    x_NxTxG = data.pad(
-      data.to_frames(values, k), frames_N, np.tile(mean_F, k), np.tile(std_F, k)
-    )
+    x_NxTxG, frames_N = data.framed(values, lengths_N, k, mean_F, std_F)
+    K = self._future_steps(int(frames_N.min()))
     rng = np.random.default_rng(self.random_state)
     train, valid = data.split(len(values), self.validation_fraction, rng)
     network = self._network
@@ -294,14 +291,14 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     which = which or self.encoding
     if which not in ENCODINGS:
       raise ValueError(f"which={which!r} is not one of {ENCODINGS}.")
-    x_NxTxG, frames_N, _ = self._prepare(X, lengths)
+    x_NxTxG, frames_N, _, _ = self._prepare(X, lengths)
     return self._run("encode", x_NxTxG, frames_N, which=which)
 
   def reconstruct(self, X, lengths=None):
     """The reconstruction in time order and the input's units: a list for a
     list, else [N, T, F] (NaN past each sequence's length)."""
     self._need("reconstruct")
-    x_NxTxG, frames_N, unpad = self._prepare(X, lengths)
+    x_NxTxG, frames_N, _, unpad = self._prepare(X, lengths)
     out_NxTxG = self._run("reconstruct", x_NxTxG, frames_N)
     out_NxTxF = data.from_frames(out_NxTxG, self.frame_)
     return unpad(out_NxTxF * self.scale_ + self.mean_)
@@ -313,7 +310,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     of k."""
     self._need("future")
     data.check_integer("steps", steps, 1)
-    x_NxTxG, frames_N, _ = self._prepare(X, lengths)
+    x_NxTxG, frames_N, _, _ = self._prepare(X, lengths)
     frames = -(-int(steps) // self.frame_)
     out_NxKxG = self._run("future", x_NxTxG, frames_N, steps=frames)
     out_NxKxF = data.from_frames(out_NxKxG, self.frame_)[:, : int(steps)]
@@ -326,11 +323,10 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     with `per_step`, also each step's error (a list for a list, else [N, T]
     with NaN past each length)."""
     self._need("reconstruct")
-    x_NxTxG, frames_N, unpad = self._prepare(X, lengths)
+    x_NxTxG, frames_N, lengths_N, unpad = self._prepare(X, lengths)
     out_NxTxG = self._run("reconstruct", x_NxTxG, frames_N)
     error_NxTxF = data.from_frames(np.square(out_NxTxG - x_NxTxG), self.frame_)
     steps_NxT = np.mean(error_NxTxF, axis=-1)
-    lengths_N = unpad.lengths_N
     valid_NxT = np.arange(steps_NxT.shape[1])[None, :] < lengths_N[:, None]
     scores_N = np.where(valid_NxT, steps_NxT, 0).sum(1) / lengths_N
     return (scores_N, unpad(steps_NxT)) if per_step else scores_N
@@ -348,18 +344,12 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
   def _prepare(self, X, lengths):
     """Checked inputs, scaled, in frames of `frame_` steps and padded (to a
     multiple of 8 frames, so that fewer shapes compile); their lengths in
-    frames; and a function that gives per-step outputs the input's form
-    back (its `lengths_N`, the lengths in steps)."""
+    frames; the lengths in steps; and a function that gives per-step
+    outputs the input's form back."""
     self._need(self._decoders[0])
     values, lengths_N = data.check_sequences(X, lengths, self.n_features_in_)
-    k = self.frame_
-    frames_N = -(-lengths_N // k)
-    x_NxTxG = data.pad(
-      data.to_frames(values, k),
-      frames_N,
-      np.tile(self.mean_, k),
-      np.tile(self.scale_, k),
-      8,
+    x_NxTxG, frames_N = data.framed(
+      values, lengths_N, self.frame_, self.mean_, self.scale_, 8
     )
     as_list = isinstance(X, list | tuple)
     T = int(lengths_N.max()) if as_list else np.shape(X)[1]
@@ -367,8 +357,7 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     def unpad(out_NxT):
       return data.unpad(out_NxT[:, :T], lengths_N, as_list)
 
-    unpad.lengths_N = lengths_N
-    return x_NxTxG, frames_N, unpad
+    return x_NxTxG, frames_N, lengths_N, unpad
 
   def _run(self, what, x_NxTxG, frames_N, **kwargs) -> np.ndarray:
     fn = model_lib.inference_fn(self._network, what, **kwargs)

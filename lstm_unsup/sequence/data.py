@@ -208,6 +208,20 @@ def to_frames(values: list[np.ndarray], k: int) -> list[np.ndarray]:
   return out
 
 
+def framed(values, lengths_N, k: int, mean_F, std_F, multiple: int = 1):
+  """Scaled sequences in frames of k steps, padded into one array
+  [N, T, k * F] (`pad`), and their lengths in frames [N]."""
+  frames_N = -(-lengths_N // k)
+  x_NxTxG = pad(
+    to_frames(values, k),
+    frames_N,
+    np.tile(mean_F, k),
+    np.tile(std_F, k),
+    multiple,
+  )
+  return x_NxTxG, frames_N
+
+
 def from_frames(out_NxTxG: np.ndarray, k: int) -> np.ndarray:
   """Per-frame outputs [N, T, k * F] as per-step outputs [N, T * k, F]."""
   N, T, G = out_NxTxG.shape
