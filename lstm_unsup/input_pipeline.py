@@ -56,7 +56,11 @@ def patch_source(config) -> patches.PatchSource:
   """The config's patch videos, split, with training statistics (cached)."""
   d = config.data
   rule = splits.Rule(
-    d.split, d.valid_fraction, d.test_fraction, d.split_gap_frames
+    d.split,
+    d.valid_fraction,
+    d.test_fraction,
+    d.split_gap_frames,
+    d.split_at_cuts,
   )
   return _patch_source(
     d.patch_source,

@@ -207,7 +207,8 @@ class RunDir:
 
   def _check_same_config(self, before: dict, config) -> None:
     now = json.loads(json.dumps(config.to_dict()))
-    old, new = config_lib.flatten(before), config_lib.flatten(now)
+    old = config_lib.fill_added_fields(config_lib.flatten(before))
+    new = config_lib.flatten(now)
     changed = [
       key
       for key in sorted(set(old) | set(new))

@@ -175,6 +175,26 @@ def test_resumable_changes_and_new_fields_do_not_block_a_resume(tmp_path):
   assert os.listdir(workdir) == ["config.json"]
 
 
+def test_a_patches_run_from_before_cut_aware_splits_keeps_its_split(tmp_path):
+  # Its config.json lacks data.split_at_cuts: read back, it splits as it did
+  # (across cuts), and resuming it under the new default is refused.
+  from lstm_unsup.configs import patches
+
+  config = patches.get_config("quick")
+  values = config.to_dict()
+  del values["data"]["split_at_cuts"]
+  assert not config_lib.from_dict(values).data.split_at_cuts
+  workdir = _workdir_with(tmp_path, {"config.json": json.dumps(values)})
+  with pytest.raises(config_lib.ConfigError, match="split_at_cuts"):
+    run_dir.RunDir(workdir).check(config)
+  config.data.split_at_cuts = False
+  run_dir.RunDir(workdir).check(config)
+  # A Moving MNIST run is not touched: the field means nothing to it.
+  values = composite.get_config("quick").to_dict()
+  del values["data"]["split_at_cuts"]
+  assert config_lib.from_dict(values).data.split_at_cuts
+
+
 def test_a_failed_config_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
   run = run_dir.RunDir(str(tmp_path))
   run.write_config({"seed": 0})

@@ -10,22 +10,26 @@ top layer gives grids back as frames.
       --workdir=runs/convlstm_composite_cpu
 
 Scales: `quick` 1 x 8 channels, 3x3 kernels, on 32x32 frames; `cpu` 1 x 32
-channels, 5x5, batch 16, 64x64, 2,000 steps (about an hour at the 0.5
-steps/s `python -m benchmarks.convlstm_step --features=32` measured on 2
-shared cores); `paper` 3 x 64 channels, 5x5 kernels with
-peepholes, batch 16: as near Shi et al.'s best Moving MNIST model
-("ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64", as we read their Table 1: 128, 64
-and 64 channels) as one width per layer allows; they trained with RMSProp,
-we with Adam, and their readout reads all layers' states, ours the top's.
+channels, 5x5, batch 16, 64x64, 2,000 steps (about half an hour at the 1.1
+steps/s the composite ran at in the comparison below); `paper` 3 x 64
+channels, 5x5 kernels with peepholes, batch 16: as near Shi et al.'s best
+Moving MNIST model ("ConvLSTM(5x5)-5x5-128-5x5-64-5x5-64", as we read
+their Table 1: 128, 64 and 64 channels) as one width per layer allows;
+they trained with RMSProp, we with Adam, and their readout reads all
+layers' states, ours the top's.
 
-Measured on 2 CPU cores shared with other jobs (load average 6.5): the
-command above with `:quick` took 25.8 s per run, start to end. `:cpu` and
-`:paper`: not yet measured. Shi et al. report a test cross entropy of about
-3,671 nats summed over 10 predicted frames (367.1 per frame) for that model,
-against 4,832 (483.2 per frame) for this paper's FC-LSTM-2048-2048, on
-Moving MNIST they generated themselves (the paper's own Table 2 gives 344.9
-nats per frame for its composite model on its data). `python -m
-experiments.convlstm` compares both cells here on the same data and budget.
+Measured on 2 CPU cores: `:quick` took 25.8 s per run, start to end (on
+cores shared with other jobs). At `:cpu` size, a 5-minute budget (`python
+-m experiments.convlstm --scale=cpu --workdir=runs/convlstm
+--train_seconds=300`, docs/convlstm.md) reached 318 steps and 570.0 nats
+of future cross entropy per frame, against 474.7 for the FC-LSTM composite
+(2 x 512 units) in the same 5 minutes; its reconstructions were already
+the sharper. The full `:cpu` run (2,000 steps) and `:paper` are not yet
+measured. Shi et al. report a test cross entropy of about 3,671 nats
+summed over 10 predicted frames (367.1 per frame) for that model, against
+4,832 (483.2 per frame) for this paper's FC-LSTM-2048-2048, on Moving
+MNIST they generated themselves (the paper's own Table 2 gives 344.9 nats
+per frame for its composite model on its data).
 """
 
 from typing import Any
@@ -60,7 +64,7 @@ def get_config(scale: str = "cpu", decoders: str = "composite"):
   config.model.decoders = decoders
   config.model.update(convlstm_fields(config.scale))
   if config.scale == "cpu":
-    # 0.5 steps/s measured on 2 shared cores (benchmarks.convlstm_step).
+    # About 1.1 steps/s on 2 cores (python -m experiments.convlstm).
     config.train.num_steps = 2_000
     config.train.eval_every_steps = config.train.checkpoint_every_steps = 1_000
   elif config.scale == "paper":

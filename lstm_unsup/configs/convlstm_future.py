@@ -8,14 +8,17 @@ FC-LSTM. Frames as grids of 4x4 patches; scales as in
       --config=lstm_unsup/configs/convlstm_future.py:cpu \
       --workdir=runs/convlstm_future_cpu
 
-Measured on 2 CPU cores shared with other jobs (load average 6.5): the
-command above with `:quick` took 21.2 s per run, start to end. `:cpu` and
-`:paper`: not yet measured. Shi et al. report about 3,671 nats of test
-cross entropy summed over 10 predicted frames (367.1 per frame) for their
-best ConvLSTM (`:paper` here is near it), against 4,832 (483.2 per frame)
-for this paper's FC-LSTM-2048-2048, on their own Moving MNIST; the paper's
-Table 2 gives 350.2 nats per frame for its future predictor on its data.
-`python -m experiments.convlstm` compares both cells on the same data.
+Measured on 2 CPU cores: `:quick` took 21.2 s per run, start to end (on
+cores shared with other jobs). At `:cpu` size, a 5-minute budget (`python
+-m experiments.convlstm --scale=cpu --workdir=runs/convlstm
+--train_seconds=300`, docs/convlstm.md) reached 462 steps (about 1.5
+steps/s) and 558.8 nats of future cross entropy per frame, against 471.9
+for the FC-LSTM future predictor (2 x 512 units) in the same 5 minutes;
+the full `:cpu` run (2,000 steps, about 22 minutes at that rate) and
+`:paper` are not yet measured. Shi et al. report about 3,671 nats summed
+over 10 predicted frames (367.1 per frame) for their best ConvLSTM
+(`:paper` here is near it), against 4,832 (483.2 per frame) for this
+paper's FC-LSTM-2048-2048, on their own Moving MNIST.
 """
 
 from lstm_unsup.configs import convlstm_composite

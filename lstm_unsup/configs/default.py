@@ -85,6 +85,9 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   d.valid_fraction = 0.1  # patches: share of videos (or frames) to validate
   d.test_fraction = 0.1  # patches: share of videos (or frames) to test
   d.split_gap_frames = 8  # patches, split by time: unused frames between
+  # patches, split by time: find scene cuts (a jump in frame change) and
+  # keep every window within one shot; splits.py says how shots are split.
+  d.split_at_cuts = True
   d.data_dir = "data"  # MNIST files, TFDS data and caches
   d.num_input_frames = 10  # frames the encoder reads
   d.image_size = 64  # frame height and width in pixels

@@ -3,6 +3,10 @@
 import json
 import os
 
+import numpy as np
+import PIL.Image
+import pytest
+
 from experiments import convlstm, paper_numbers, results
 
 ROWS = ("fc_future", "conv_future")
@@ -39,6 +43,19 @@ def test_quick_comparison_trains_both_cells_on_a_budget(tmp_path):
   # A rerun reads the finished cells back instead of training them again.
   again = _quick_table(workdir)
   assert again["rows"][1]["steps"] == conv["steps"]
+  # The picture: one panel per trained row, each two test sequences high.
+  path = convlstm.prediction_figure(workdir, count=1)
+  assert path == os.path.join(workdir, "predictions.png")
+  one = np.asarray(PIL.Image.open(path))
+  two = np.asarray(PIL.Image.open(convlstm.prediction_figure(workdir)))
+  # Two rows' panels of one and of two sequences: the extra sequence adds
+  # the same height to each panel.
+  panel = one.shape[0] // 2
+  assert one.shape[0] == 2 * panel and two.shape[0] > one.shape[0]
+  assert (two.shape[0] - one.shape[0]) % 2 == 0
+  assert one.std() > 10  # frames drawn, not a blank page
+  with pytest.raises(ValueError, match="No trained rows"):
+    convlstm.prediction_figure(os.path.join(workdir, "nothing"))
 
 
 def test_cpu_cells_differ_only_in_the_model():
