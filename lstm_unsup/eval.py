@@ -6,10 +6,13 @@
 
 Prints every metric and saves them to `<workdir>/eval_<split>.json`.
 Conditional decoders run on their own previous output, as at test time;
-`--teacher_forced` feeds them the ground-truth previous frame instead (the
-released 2015 lstm_combo.py validates that way) and saves
-`eval_<split>_teacher_forced.json`. It holds the run's workdir while it
-runs (run_dir): not beside a training of the same run.
+`--teacher_forced` feeds them the ground-truth previous frame instead (one
+step ahead, as the authors' lstm_combo.py validated only from 4afe54a to
+279ddfa, 30 Dec 2015 to 1 Jan 2016) and saves
+`eval_<split>_teacher_forced.json`. `--mnist_test_seq` also scores the
+field's test set (a path to mnist_test_seq.npy, or tfds). It holds the
+run's workdir while it runs (run_dir): not beside a training of the same
+run.
 """
 
 import json
@@ -45,8 +48,8 @@ def evaluate_run(
     model = models.build_model(config.model)
   if num_sequences:
     config.eval.num_test_sequences = num_sequences
-  if mnist_test_seq:
-    config.eval.mnist_test_seq = mnist_test_seq
+  if mnist_test_seq and split == "mnist_test_seq":
+    config.eval.mnist_test_seq = mnist_test_seq  # "test" stays the run's own
     config_lib.validate(config)
   with run_dir.RunDir(workdir).locked():  # it writes into the run
     state = checkpoint.restore_state(workdir)
@@ -60,10 +63,7 @@ def evaluate_run(
 
 
 def _print(split: str, result: dict) -> None:
-  print(
-    f"{split} ({result['num_sequences']} sequences), decoders: "
-    f"{result['conditioning']}"
-  )
+  print(f"{split}: {result['sequences']}, decoders: {result['conditioning']}")
   for key, value in sorted(result.items()):
     if isinstance(value, float):
       print(f"  {key:24s} {value:10.4f}")
@@ -91,7 +91,9 @@ def define_flags() -> None:
     "workdir", None, "A training run's workdir.", required=True
   )
   flags.DEFINE_string(
-    "mnist_test_seq", "", "Also evaluate on this mnist_test_seq.npy."
+    "mnist_test_seq",
+    "",
+    "Also evaluate on the field's test set: mnist_test_seq.npy, or tfds.",
   )
   flags.DEFINE_integer(
     "num_sequences", 0, "Test sequences (0: the run's config.eval value)."
@@ -99,8 +101,9 @@ def define_flags() -> None:
   flags.DEFINE_bool(
     "teacher_forced",
     False,
-    "Feed conditional decoders the ground-truth previous frame, as the "
-    "released 2015 code validates (default: they run on their own output).",
+    "Feed conditional decoders the ground-truth previous frame (one step "
+    "ahead), as the authors' code validated only from 4afe54a to 279ddfa, "
+    "Dec 2015 to Jan 2016 (default: they run on their own output).",
   )
 
 

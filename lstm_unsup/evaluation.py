@@ -67,6 +67,9 @@ class Evaluator:
       result[name] = float(np.mean(curve))
       result[f"{name}_per_frame"] = [float(v) for v in curve]
     result["conditioning"] = models.conditioning(self.model_config, False)
+    result["sequences"] = input_pipeline.eval_set_name(
+      self.config, self.split, len(self.sequences)
+    )
     return result
 
   def predict(self, params, count: int, sequences=None):

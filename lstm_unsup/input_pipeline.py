@@ -255,14 +255,13 @@ def eval_sequences(config, split: str) -> np.ndarray:
   and cached for Moving MNIST; (N, T + K, P, P, C) crops for patches.
 
   "valid": held-out training digits or validation windows; "test": test
-  digits or windows; "mnist_test_seq": the file `config.eval.mnist_test_seq`.
+  digits or windows, or the field's test set when `config.eval.mnist_test_seq`
+  names one; "mnist_test_seq": all of that set.
   """
   if split == "mnist_test_seq":
-    frames = test_sets.load_mnist_test_seq(
-      config.eval.mnist_test_seq, as_float=False
-    )
-    check_sequences(config, frames, config.eval.mnist_test_seq)
-    return frames[:, : num_frames(config)]
+    return field_test_set(config)
+  if split == "test" and config.eval.mnist_test_seq:
+    return field_test_set(config, config.eval.num_test_sequences)
   count = {
     "valid": config.eval.num_valid_sequences,
     "test": config.eval.num_test_sequences,
@@ -286,3 +285,37 @@ def eval_sequences(config, split: str) -> np.ndarray:
     cache_dir=config.data.data_dir,
     **generator_options(config),
   )
+
+
+def field_test_set(config, count: int | None = None) -> np.ndarray:
+  """uint8 (N, T + K, 64, 64): the standard Moving MNIST test set that later
+  papers report on, `config.eval.mnist_test_seq` ("tfds": TFDS moving_mnist
+  in `config.data.data_dir`; else a path to mnist_test_seq.npy); its first
+  `count` sequences (None: all 10,000)."""
+  where = config.eval.mnist_test_seq
+  if where == "tfds":
+    frames = test_sets.load_tfds_moving_mnist(
+      config.data.data_dir, num_sequences=count, as_float=False
+    )
+    where = f"TFDS moving_mnist in {config.data.data_dir}"
+  else:
+    frames = test_sets.load_mnist_test_seq(
+      where, num_sequences=count, as_float=False
+    )
+  check_sequences(config, frames, where)
+  return frames[:, : num_frames(config)]
+
+
+def eval_set_name(config, split: str, count: int) -> str:
+  """Which sequences `eval_sequences(config, split)` holds, in words, for
+  results and tables."""
+  field = split == "mnist_test_seq" or (
+    split == "test" and config.eval.mnist_test_seq
+  )
+  if field:
+    where = config.eval.mnist_test_seq
+    name = "TFDS moving_mnist" if where == "tfds" else os.path.basename(where)
+    return f"the field's test set {name}, its first {count:,} sequences"
+  if config.data.dataset == "patches":
+    return f"{count:,} {split} windows of {describe(patch_source(config))}"
+  return f"our generated {split} set of {count:,} sequences of {split} digits"

@@ -154,6 +154,21 @@ def mean_per_frame(
   return jnp.where(count > 0, total / jnp.where(count > 0, count, 1.0), 0.0)
 
 
+def sum_over_frames(
+  per_frame_BxK: jax.Array, mask_BxK: jax.Array | None = None
+) -> jax.Array:
+  """Sum over frames, mean over sequences: the loss whose gradient the
+  authors' 2015 code takes (each frame's derivative divided by the batch)."""
+  return sum_per_frame(per_frame_BxK, mask_BxK) / per_frame_BxK.shape[0]
+
+
+REDUCTIONS = {
+  "mean": mean_per_frame,
+  "sum": sum_per_frame,
+  "sum_over_frames": sum_over_frames,
+}
+
+
 def paper_loss(
   outputs_BxKxD: jax.Array,
   targets_BxKxD: jax.Array,

@@ -53,12 +53,16 @@ DECODER_SETS = {
 HANDOFFS = ("transition", "copy")
 MATMUL_DTYPES = ("float32", "bfloat16")
 TRAINING_CONDITIONING = ("ground_truth", "generated")
+# What a free-running binary decoder feeds back: its output after the sigmoid
+# (the authors' 2016 code) or before it (their 2015 code).
+FED_BACK = ("probabilities", "logits")
 CELLS = ("fc", "conv")  # the paper's LSTM, Shi et al.'s ConvLSTM
 # The fields of config.model that name one of a few choices, and those.
 CHOICES = {
   "cell": CELLS,
   "decoders": tuple(DECODER_SETS),
   "conditioning_in_training": TRAINING_CONDITIONING,
+  "fed_back": FED_BACK,
   "handoff": HANDOFFS,
   "initializer": lstm.INITIALIZERS,
   "output": losses.OUTPUTS,
@@ -79,6 +83,7 @@ class ModelConfig:
   conditional_reconstruct: bool = False
   conditional_future: bool = False
   conditioning_in_training: str = "ground_truth"
+  fed_back: str = "probabilities"
   reverse_reconstruction: bool = True
   handoff: str = "transition"
   peepholes: bool = False
@@ -120,6 +125,10 @@ class Decoder(nn.Module):
   readout_bias: float = 0.0
   dtype: Any = None  # of the LSTM's and readout's matmuls; None: parameters'
   cell: str = "fc"  # one of CELLS
+  # "authors": the readout's weights U(+-0.01) as in their configs (w_output);
+  # anything else: nn.Dense's default (LeCun normal).
+  initializer: str = ""
+  fed_back: str = "probabilities"  # one of FED_BACK
 
   @nn.compact
   def __call__(
@@ -147,10 +156,14 @@ class Decoder(nn.Module):
       dtype=self.dtype,
       **self.lstm_kwargs,
     )
+    kernel_init = nn.initializers.lecun_normal()
+    if self.initializer == "authors":
+      kernel_init = lstm.weight_initializers("authors", self.features)[0]
     readout = nn.Dense(
       frame[-1],
       name="readout",
       dtype=self.dtype,
+      kernel_init=kernel_init,
       bias_init=nn.initializers.constant(self.readout_bias),
     )
     copy = self.handoff == "copy"
@@ -177,7 +190,8 @@ class Decoder(nn.Module):
     return _at_least_float32(logits_NxD.reshape(B, K, *h_BxKxH.shape[2:-1], -1))
 
   def _free_run(self, stack, readout, carries, num_steps, frame):
-    """Feeds back the decoder's own previous output (after the sigmoid)."""
+    """Feeds back the decoder's own previous output (after the sigmoid,
+    or before it with `fed_back="logits"`)."""
     layers = [
       lstm.cast_matmul_weights(
         stack.variables["params"][f"layer_{k}"], self.dtype
@@ -205,7 +219,9 @@ class Decoder(nn.Module):
     B = carries[0][0].shape[0]
 
     def to_input(out_BxD):
-      return jax.nn.sigmoid(out_BxD) if self.output == "binary" else out_BxD
+      if self.output == "binary" and self.fed_back == "probabilities":
+        return jax.nn.sigmoid(out_BxD)
+      return out_BxD
 
     def body(state, _):
       carries, x_BxD = state
@@ -280,6 +296,8 @@ class UnsupervisedLSTM(nn.Module):
         readout_bias=c.readout_bias,
         dtype=dtype,
         cell=c.cell,
+        initializer=c.initializer,
+        fed_back=c.fed_back,
         name=f"decoder_{name}",
       )
       for name in names

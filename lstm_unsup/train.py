@@ -40,6 +40,7 @@ from lstm_unsup import (
   run_dir,
   sizing,
 )
+from lstm_unsup.configs import default
 from lstm_unsup.guards import Interrupted, NonFiniteError  # noqa: F401 (API)
 from lstm_unsup.optim import optimizers
 
@@ -72,8 +73,8 @@ def per_frame_losses(config, outputs, targets) -> dict[str, Array]:
 
 
 def make_loss_fn(config, model):
-  summed = config.optim.name == "paper"  # the authors sum over batch, frames
-  reduce = losses.sum_per_frame if summed else losses.mean_per_frame
+  # Adam's mean, or the batch sum the authors' updates were tuned for.
+  reduce = losses.REDUCTIONS[optimizers.LOSS_REDUCTIONS[config.optim.name]]
   mcfg = models.model_config(config.model)
 
   def loss_fn(params, inputs_BxTxD, future_BxKxD):
@@ -100,12 +101,14 @@ def build_optimizer(config) -> optax.GradientTransformation:
       decay_steps=o.decay_steps,
       native=o.native,
     )
+  extra = {"rms_decay": o.rms_decay} if o.name == "rmsprop_momentum" else {}
   return optimizers.build_optimizer(
-    "paper",
+    o.name,
     learning_rate=o.learning_rate,
     momentum=o.momentum,
     l2=o.l2,
     clip=o.update_clip,
+    **extra,
   )
 
 
@@ -296,8 +299,16 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
     )
   else:
     logging.info(
-      "Training %s for steps %d..%d%s on %d device(s), data: %s",
+      "Training %s (%d x %d units, batch %d) with the %s recipe "
+      "(optimiser %s, %s initialisation; docs/recipe.md) for steps %d..%d%s "
+      "on %d device(s), data: %s",
       config.model.decoders,
+      config.model.num_layers,
+      config.model.hidden,
+      config.train.batch_size,
+      default.recipe(config),
+      config.optim.name,
+      config.model.initializer,
       start + 1,
       last,
       f" or {budget - trained:.0f} s" if budget else "",

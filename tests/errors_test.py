@@ -50,7 +50,8 @@ def _one_line(proc, status=1) -> str:
     (
       "lstm_unsup/configs/composite.py:quik",
       "Bad config file: lstm_unsup/configs/composite.py:quik: Unknown scale "
-      "'quik'; choose one of ('quick', 'cpu', 'paper').",
+      "'quik'; choose one of ('quick', 'cpu', 'paper', 'paper_2015', "
+      "'paper_adam').",
     ),
     ("{missing}", "Bad config file: {missing}: "),
   ],

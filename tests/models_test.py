@@ -113,13 +113,19 @@ def test_encoder_state_depends_on_every_input_frame(cell):
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("handoff", ["transition", "copy"])
-@pytest.mark.parametrize("output", ["binary", "real"])
-def test_free_running_feeds_back_the_model_output(handoff, output, cell):
+@pytest.mark.parametrize(
+  "output, fed_back",
+  [("binary", "probabilities"), ("binary", "logits"), ("real", "logits")],
+)
+def test_free_running_feeds_back_the_model_output(
+  handoff, output, fed_back, cell
+):
   model = _model(
     conditional_reconstruct=True,
     conditional_future=True,
     handoff=handoff,
     output=output,
+    fed_back=fed_back,
     peepholes=cell == "conv",
     **CELLS[cell],
   )
@@ -130,10 +136,11 @@ def test_free_running_feeds_back_the_model_output(handoff, output, cell):
     "reconstruct": "free-running",
     "future": "free-running",
   }
-  # Teacher-forcing each decoder with its own (squashed) outputs, from the
-  # same encoder state, reproduces them. A ConvLSTM's decoders read and
-  # write grids of 2x2 patches; the model, flat frames.
-  squash = jax.nn.sigmoid if output == "binary" else (lambda v: v)
+  # Teacher-forcing each decoder with its own outputs (after the sigmoid,
+  # or before it as the 2015 code feeds them), from the same encoder state,
+  # reproduces them. A ConvLSTM's decoders read and write grids of 2x2
+  # patches; the model, flat frames.
+  squash = jax.nn.sigmoid if fed_back == "probabilities" else (lambda v: v)
   frame, to_cells, from_cells = D, (lambda v: v), (lambda v: v)
   if cell == "conv":
     frame = (2, 2, 4)
@@ -276,7 +283,7 @@ def test_matmul_dtype_is_validated():
     _model(matmul_dtype="float16x")
 
 
-def test_released_code_teacher_forces_the_future_at_eval():
+def test_one_step_ahead_evaluation_teacher_forces_the_future():
   model = _model(
     decoders="future",
     conditional_future=True,

@@ -6,17 +6,25 @@ scale after the colon:
   python -m lstm_unsup.main --config=lstm_unsup/configs/composite.py:cpu \
       --workdir=runs/composite_cpu
 
-  quick  seconds: tiny sizes for tests and smoke runs;
-  cpu    fits an hour on 2 CPU cores (1 x 1024 units, batch 16);
-  paper  the paper's size: 2 x 2048 units, batch 80, 10 + 10 + 10 frames
-         (a GPU job: about 1.3 TFLOP per step).
+  quick       seconds: tiny sizes for tests and smoke runs;
+  cpu         fits an hour on 2 CPU cores (1 x 1024 units, batch 16);
+  paper       the authors' setting and recipe: 2 x 2048 units, batch 80,
+              10 + 10 + 10 frames, their initialisation, conditioning and
+              clipped momentum update on the summed loss (a GPU job: about
+              1.3 TFLOP per step). Every value's source: docs/recipe.md.
+  paper_2015  the same with the authors' older 2015 code's choices: RMSProp
+              with momentum, forget-gate bias 5, the copy hand-off, outputs
+              fed back before the sigmoid.
+  paper_adam  the paper's size with our recipe (Adam on the mean loss).
 
 Override any field from the command line: --config.model.hidden=512.
 """
 
 import ml_collections
 
-SCALES = ("quick", "cpu", "paper")
+SCALES = ("quick", "cpu", "paper", "paper_2015", "paper_adam")
+# The scales that train with one of the authors' recipes (docs/recipe.md).
+AUTHORS_SCALES = ("paper", "paper_2015")
 
 
 def check_scale(scale: str) -> str:
@@ -31,7 +39,7 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   """The composite model at `scale`."""
   scale = check_scale(scale)
   config = ml_collections.ConfigDict()
-  config.scale = scale  # which of quick / cpu / paper this started from
+  config.scale = scale  # which of SCALES this started from
   config.seed = 0  # seeds the parameters and the training data stream
 
   config.model = m = ml_collections.ConfigDict()
@@ -45,6 +53,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   # true previous frame, as the authors' code and slides) | "generated" (its
   # own previous output, as the paper's text and as at test time).
   m.conditioning_in_training = "ground_truth"
+  # What a free-running binary decoder is fed back: "probabilities" (after
+  # the sigmoid, the authors' code since 2016) | "logits" (before it, their
+  # 2015 code).
+  m.fed_back = "probabilities"
   m.reverse_reconstruction = True  # reconstruct the input in reverse order
   m.handoff = "transition"  # "transition" (authors' default) | "copy"
   m.peepholes = True  # the paper's cell has peephole connections
@@ -55,12 +67,15 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   # "float32" | "bfloat16": the dtype of the matmul inputs (mixed precision
   # for GPU/TPU); the state and the parameters stay float32.
   m.matmul_dtype = "float32"
-  # The authors' code feeds the conditional reconstruction decoder the
-  # ground truth at evaluation too; True reproduces that.
+  # The authors' code since 2016 feeds the conditional reconstruction
+  # decoder the ground truth at validation; True reproduces that. Default:
+  # run free, as the paper's text and the 2015 code.
   m.teacher_forced_reconstruction_at_eval = False
-  # The released 2015 code also feeds the conditional future decoder the
-  # ground truth at validation (one-step-ahead prediction); True reproduces
-  # that. Default: run free on its own predictions, as at test time.
+  # True feeds the conditional future decoder the ground truth at evaluation
+  # (one-step-ahead prediction), as the authors' code did only from commit
+  # 4afe54a to 279ddfa (30 Dec 2015 to 1 Jan 2016). Default: run free on its
+  # own predictions, as the paper's text and the authors' code before and
+  # after that window (docs/recipe.md).
   m.teacher_forced_future_at_eval = False
   # "fc": the paper's LSTM, matmuls over flat frames | "conv": Shi et al.'s
   # ConvLSTM, convolutions over frames cut into a grid of patches; `hidden`
@@ -112,24 +127,32 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   t.skip_nonfinite = False
 
   config.optim = o = ml_collections.ConfigDict()
-  o.name = "adam"  # "adam" (mean loss) | "paper" (authors' SGD, summed loss)
-  o.learning_rate = 1e-3  # adam: 1e-3; the authors' update: 1e-4
+  # "adam" (mean loss) | "paper" (the authors' momentum update, loss summed
+  # over sequences and frames) | "rmsprop_momentum" (their 2015 update, loss
+  # summed over frames and averaged over sequences)
+  o.name = "adam"
+  o.learning_rate = 1e-3  # adam: 1e-3; paper: 1e-4; rmsprop_momentum: 1e-3
   o.clip_norm = 1.0  # adam: global-norm gradient clipping
   o.warmup_steps = 0  # adam: linear warm-up
   o.decay_steps = 0  # adam: cosine decay length (0: constant rate)
   # adam: on the CPU, each parameter's update in one pass of a kernel
   # compiled on first use (lstm_unsup/optim/fused_adam.py); XLA if no compiler.
   o.native = True
-  o.momentum = 0.9  # paper: momentum
-  o.l2 = 1e-4  # paper: L2 on weights, not biases
-  o.update_clip = 1e-4  # paper: elementwise clip of each update
+  o.momentum = 0.9  # paper, rmsprop_momentum: momentum
+  o.l2 = 1e-4  # paper, rmsprop_momentum: L2 on weights, not biases
+  o.update_clip = 1e-4  # paper (1e-4), rmsprop_momentum (1e-3): clip of
+  # each weight's update, elementwise
+  o.rms_decay = 0.95  # rmsprop_momentum: decay of the gradient's running RMS
 
   config.eval = e = ml_collections.ConfigDict()
   e.num_valid_sequences = 1_000  # validation set (test digits, own stream)
   e.num_test_sequences = 10_000  # fixed test set, the paper's size
   e.batch_size = 200  # sequences per evaluation batch
   e.num_figure_sequences = 4  # sequences in each Figure-5-style picture
-  e.mnist_test_seq = ""  # optional path to the standard mnist_test_seq.npy
+  # The test set: "" our fixed generated one (num_test_sequences of them);
+  # a path to the field's standard mnist_test_seq.npy, or "tfds" for TFDS
+  # moving_mnist in data.data_dir: its first num_test_sequences sequences.
+  e.mnist_test_seq = ""
 
   if scale == "quick":
     m.hidden, m.num_layers = 32, 1
@@ -151,7 +174,80 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
     t.log_every_steps = 200
     t.eval_every_steps = t.checkpoint_every_steps = 2_000
     e.num_test_sequences = 1_000
+  elif scale == "paper_2015":
+    authors_recipe(config, code="2015")
+  elif scale == "paper":
+    authors_recipe(config)
   return config
+
+
+def authors_recipe(config: ml_collections.ConfigDict, code="2016") -> None:
+  """The authors' training recipe, each value from their code (the table
+  in docs/recipe.md gives file and line; tests/configs/recipe_test.py pins
+  them). `code="2016"`: mansimov/unsupervised-videos at 29407a8;
+  `code="2015"`: the older code (udibr/unsup_video_lstm mirror)."""
+  m, o = config.model, config.optim
+  m.hidden, m.num_layers = 2048, 2
+  m.peepholes = True
+  m.initializer = "authors"  # U(+-0.01) weights, U(+-0.1) peepholes, 0 bias
+  m.readout_bias = 0.0
+  m.conditioning_in_training = "ground_truth"
+  m.teacher_forced_future_at_eval = False
+  m.teacher_forced_reconstruction_at_eval = False
+  config.train.batch_size = 80
+  o.name, o.momentum, o.l2 = "paper", 0.9, 1e-4
+  o.learning_rate, o.update_clip = 1e-4, 1e-4
+  m.forget_bias, m.handoff, m.fed_back = 0.0, "transition", "probabilities"
+  if code == "2015":
+    o.name, o.learning_rate, o.update_clip = "rmsprop_momentum", 1e-3, 1e-3
+    o.rms_decay = 0.95
+    m.forget_bias, m.handoff, m.fed_back = 5.0, "copy", "logits"
+    config.train.batch_size = 128
+
+
+def set_conditional(config: ml_collections.ConfigDict) -> None:
+  """Makes the future decoder conditional; under the authors' recipes the
+  reconstruction decoder too, as their 2-layer configs mark both
+  (models/lstm_combo_2layer_mnist.pbtxt lines 10-11)."""
+  config.model.conditional_future = True
+  if config.scale in AUTHORS_SCALES and config.model.decoders == "composite":
+    config.model.conditional_reconstruct = True
+
+
+# The fields that make a recipe (not a size): `recipe` compares them.
+RECIPE_FIELDS = (
+  "optim.name",
+  "optim.learning_rate",
+  "optim.momentum",
+  "optim.l2",
+  "optim.update_clip",
+  "model.peepholes",
+  "model.initializer",
+  "model.forget_bias",
+  "model.readout_bias",
+  "model.handoff",
+  "model.fed_back",
+  "model.conditioning_in_training",
+)
+
+
+def recipe(config: ml_collections.ConfigDict) -> str:
+  """The training recipe a config uses, for logs and tables: "authors 2016"
+  or "authors 2015" when every field of RECIPE_FIELDS has the authors'
+  value, "ours (Adam)" for Adam, else "custom (<optim.name>)"."""
+  for code in ("2016", "2015"):
+    reference = get_config("quick")
+    authors_recipe(reference, code)
+    if all(_field(config, f) == _field(reference, f) for f in RECIPE_FIELDS):
+      return f"authors {code}"
+  if config.optim.name == "adam":
+    return "ours (Adam)"
+  return f"custom ({config.optim.name})"
+
+
+def _field(config, dotted: str):
+  group, name = dotted.split(".")
+  return config[group][name]
 
 
 def use_patches(config: ml_collections.ConfigDict) -> None:
@@ -164,6 +260,8 @@ def use_patches(config: ml_collections.ConfigDict) -> None:
   config.model.num_future = 13
   config.model.output = "real"
   config.model.readout_bias = 0.0
+  if config.scale in AUTHORS_SCALES:
+    config.train.batch_size = 100  # datasets/ucf101_patches.pbtxt line 4
   if config.scale == "quick":
     config.data.image_size = 8
     config.data.num_input_frames, config.model.num_future = 4, 3

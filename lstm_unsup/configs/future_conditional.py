@@ -20,5 +20,5 @@ from lstm_unsup.configs import default
 def get_config(scale: str = "cpu"):
   config = default.get_config(scale)
   config.model.decoders = "future"
-  config.model.conditional_future = True
+  default.set_conditional(config)
   return config

@@ -24,7 +24,6 @@ Also here: `load_mnist_test_seq` reads the public mnist_test_seq.npy, and
 `load_tfds_moving_mnist` reads TFDS `moving_mnist` (needs TensorFlow).
 """
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -216,34 +215,38 @@ def load_tfds_moving_mnist(
 ) -> np.ndarray:
   """TFDS `moving_mnist` (its only split, test) as (B, 20, 64, 64).
 
-  TFDS builds this data set with TensorFlow, so it is needed here even to
-  read it. Without TensorFlow, use `load_mnist_test_seq` on the .npy file.
+  Read by random access (`as_data_source`) where the set was prepared as
+  array_record, else through `tfds.load`. TFDS registers moving_mnist only
+  with TensorFlow installed; without it, use `load_mnist_test_seq` on the
+  .npy file.
   """
-  if importlib.util.find_spec("tensorflow") is None:
-    raise ImportError(
-      "TFDS moving_mnist needs TensorFlow (pip install tensorflow). "
-      "Without it, download mnist_test_seq.npy from "
-      f"{MNIST_TEST_SEQ_URL} into data/ and use load_mnist_test_seq."
-    )
   import tensorflow_datasets as tfds
 
-  if download:
+  try:
     builder = tfds.builder("moving_mnist", data_dir=data_dir)
-    if not builder.is_prepared():
-      check_download_possible(
-        "TFDS moving_mnist",
-        host=("www.cs.toronto.edu", 80),
-        how_to=f"Download mnist_test_seq.npy from {MNIST_TEST_SEQ_URL} on a "
-        "networked machine, put it in data/ and use load_mnist_test_seq.",
-      )
-  data = tfds.as_numpy(
-    tfds.load(
-      "moving_mnist",
-      split="test",
-      data_dir=data_dir,
-      download=download,
-      batch_size=-1,
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ImportError(
+      "TFDS moving_mnist needs TensorFlow (pip install tensorflow), which "
+      "TFDS builds it with. Without it, download mnist_test_seq.npy from "
+      f"{MNIST_TEST_SEQ_URL} into data/ and use load_mnist_test_seq."
+    ) from e
+  if download and not builder.is_prepared():
+    check_download_possible(
+      "TFDS moving_mnist",
+      host=("www.cs.toronto.edu", 80),
+      how_to=f"Download mnist_test_seq.npy from {MNIST_TEST_SEQ_URL} on a "
+      "networked machine, put it in data/ and use load_mnist_test_seq.",
     )
-  )
-  sequences = data["image_sequence"][:num_sequences, ..., 0]  # B, T, H, W
+    builder.download_and_prepare()
+  try:
+    source = builder.as_data_source(split="test")
+  except NotImplementedError:  # prepared as TFRecords: TensorFlow reads it
+    data = tfds.as_numpy(builder.as_dataset(split="test", batch_size=-1))
+    sequences = data["image_sequence"][:num_sequences, ..., 0]
+  else:
+    count = len(source) if num_sequences is None else num_sequences
+    count = min(count, len(source))
+    sequences = np.stack(
+      [np.asarray(source[i]["image_sequence"]) for i in range(count)]
+    )[..., 0]  # B, T, H, W: the one channel dropped
   return to_float(sequences) if as_float else sequences

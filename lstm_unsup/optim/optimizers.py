@@ -1,4 +1,4 @@
-"""Optimisers: the authors' clipped momentum update and a modern Adam.
+"""Optimisers: the authors' clipped momentum updates and a modern Adam.
 
 - `paper`: the official update (mansimov/unsupervised-videos util.py
   Param.Update, anchors 1.5). Per step, for every parameter w with
@@ -13,6 +13,8 @@
   velocity, so no weight moves more than `clip` in one step. The official
   gradients are *summed* over the batch and frames, so this optimiser expects
   the summed loss (`losses.sum_per_frame`), not the per-frame mean.
+- `rmsprop_momentum`: the authors' older 2015 update, the same with each
+  gradient divided by its running RMS (rate 1e-3, clip 1e-3).
 - `adam`: Adam with global-norm gradient clipping and an optional warmup /
   cosine schedule, for the mean per-frame loss. By default the clip and Adam
   run as one hand-written transformation (`clipped_adam`) so the clip costs
@@ -251,6 +253,35 @@ class PaperMomentumState(NamedTuple):
   velocity: PyTree
 
 
+class RMSPropMomentumState(NamedTuple):
+  """The (clipped) velocity and the running RMS of the gradient."""
+
+  velocity: PyTree
+  rms: PyTree
+
+
+def _check_velocity_args(learning_rate, momentum, l2, clip) -> None:
+  _check_positive(learning_rate=learning_rate, clip=clip)
+  if not 0 <= momentum < 1:
+    raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+  if l2 < 0:
+    raise ValueError(f"l2 must be >= 0, got {l2}")
+
+
+def _with_l2(grads, params, l2: float, decay_mask: DecayMask | None):
+  """g + l2 * w on the leaves the mask selects (default: all but biases)."""
+  if params is None:
+    raise ValueError("the authors' update needs params for its L2 term")
+  mask_fn = default_decay_mask if decay_mask is None else decay_mask
+  mask = mask_fn(params) if callable(mask_fn) else mask_fn
+  return jax.tree.map(
+    lambda g, w, decay: g + (l2 * jnp.asarray(decay, w.dtype)) * w,
+    grads,
+    params,
+    mask,
+  )
+
+
 def paper_momentum(
   learning_rate: float = 1e-4,
   momentum: float = 0.9,
@@ -265,27 +296,67 @@ def paper_momentum(
   `default_decay_mask` (everything but biases). `update` needs `params`.
   The loss behind the gradients should be summed over batch and frames.
   """
-  _check_positive(learning_rate=learning_rate, clip=clip)
-  if not 0 <= momentum < 1:
-    raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-  if l2 < 0:
-    raise ValueError(f"l2 must be >= 0, got {l2}")
-  mask_fn = default_decay_mask if decay_mask is None else decay_mask
+  _check_velocity_args(learning_rate, momentum, l2, clip)
 
   def init_fn(params: PyTree) -> PaperMomentumState:
     return PaperMomentumState(jax.tree.map(jnp.zeros_like, params))
 
   def update_fn(grads, state, params=None):
-    if params is None:
-      raise ValueError("paper_momentum needs params for its L2 term")
-    mask = mask_fn(params) if callable(mask_fn) else mask_fn
-
-    def velocity(g, v, w, decay):
-      g = g + (l2 * jnp.asarray(decay, w.dtype)) * w
-      return jnp.clip(momentum * v - learning_rate * g, -clip, clip)
-
-    new_v = jax.tree.map(velocity, grads, state.velocity, params, mask)
+    grads = _with_l2(grads, params, l2, decay_mask)
+    new_v = jax.tree.map(
+      lambda g, v: jnp.clip(momentum * v - learning_rate * g, -clip, clip),
+      grads,
+      state.velocity,
+    )
     return new_v, PaperMomentumState(new_v)
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def rmsprop_momentum(
+  learning_rate: float = 1e-3,
+  momentum: float = 0.9,
+  l2: float = 1e-4,
+  clip: float = 1e-3,
+  rms_decay: float = 0.95,
+  decay_mask: DecayMask | None = None,
+) -> optax.GradientTransformation:
+  """The authors' 2015 update (udibr/unsup_video_lstm util.py Param.Update):
+  the momentum update above with each gradient divided by its running RMS.
+
+      g <- g + l2 * w                          (no l2 on biases)
+      r <- sqrt(rms_decay * r^2 + (1 - rms_decay) * g^2)   (r starts at 1)
+      v <- clip(momentum * v - lr * g / r, -clip, +clip)
+      w <- w + v
+
+  The 2015 code averages its gradients over the batch and sums them over
+  frames (`losses.sum_over_frames`); its defaults are rate 1e-3, clip 1e-3,
+  rms_decay 0.95 (config.proto's `rms_prop_factor`).
+  """
+  _check_velocity_args(learning_rate, momentum, l2, clip)
+  if not 0 <= rms_decay < 1:
+    raise ValueError(f"rms_decay must be in [0, 1), got {rms_decay}")
+
+  def init_fn(params: PyTree) -> RMSPropMomentumState:
+    velocity = jax.tree.map(jnp.zeros_like, params)
+    return RMSPropMomentumState(velocity, jax.tree.map(jnp.ones_like, params))
+
+  def update_fn(grads, state, params=None):
+    grads = _with_l2(grads, params, l2, decay_mask)
+    rms = jax.tree.map(
+      lambda g, r: jnp.sqrt(rms_decay * r * r + (1 - rms_decay) * g * g),
+      grads,
+      state.rms,
+    )
+    new_v = jax.tree.map(
+      lambda g, r, v: jnp.clip(
+        momentum * v - learning_rate * g / r, -clip, clip
+      ),
+      grads,
+      rms,
+      state.velocity,
+    )
+    return new_v, RMSPropMomentumState(new_v, rms)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -293,12 +364,22 @@ def paper_momentum(
 _BUILDERS: dict[str, Callable[..., optax.GradientTransformation]] = {
   "adam": adam,
   "paper": paper_momentum,
+  "rmsprop_momentum": rmsprop_momentum,
 }
 NAMES = tuple(_BUILDERS)  # what config.optim.name may be
+# How each optimiser's loss adds up the per-frame losses of a batch: the
+# mean over sequences and frames (Adam), the authors' sum over both (their
+# 2016 code), or the 2015 code's mean over sequences of the sum over frames.
+LOSS_REDUCTIONS = {
+  "adam": "mean",
+  "paper": "sum",
+  "rmsprop_momentum": "sum_over_frames",
+}
 
 
 def build_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
-  """Builds "adam" (`adam`) or "paper" (`paper_momentum`) from keywords."""
+  """Builds "adam" (`adam`), "paper" (`paper_momentum`) or
+  "rmsprop_momentum" (`rmsprop_momentum`) from keywords."""
   if name not in _BUILDERS:
     raise ValueError(f"unknown optimizer {name!r}; expected one of {NAMES}")
   try:

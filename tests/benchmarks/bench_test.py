@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from benchmarks import gpu_paper_scale, memory, train_step
+from benchmarks import gpu_paper_scale, memory, paper_cpu, train_step
 
 
 def test_benchmark_at_tiny_size_checks_equal_losses():
@@ -81,3 +81,14 @@ def test_memory_script_sees_the_donated_state_reused():
   assert xla["aliased"] > 0.95 * xla["outputs"]
   assert result["peak_bytes"] >= result["baseline_bytes"] > 0
   assert np.isfinite(result["losses"]).all()
+
+
+def test_the_paper_recipe_benchmark_trains_resumes_and_reports(tmp_path):
+  # The same two trainer commands as at the paper's size, at 8 units.
+  data = paper_cpu.measure(str(tmp_path), steps=6, sequences=8, hidden=8)
+  assert data["resumed_bit_exact"] is True
+  assert "authors 2016 recipe" in data["recipe_line"]
+  assert data["loss_last"] < data["loss_first"]
+  assert data["seconds_per_step"] > 0 and data["peak_rss_gib"] > 0
+  table = paper_cpu.to_markdown(data)
+  assert "composite.py:paper" in table and "| yes |" in table

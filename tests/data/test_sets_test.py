@@ -1,6 +1,5 @@
 """Tests for the fixed evaluation sets (lstm_unsup/data/test_sets.py)."""
 
-import importlib.util
 import logging
 import re
 
@@ -115,24 +114,58 @@ def test_load_mnist_test_seq_says_where_to_get_it(tmp_path):
 
 
 def test_tfds_moving_mnist_without_tensorflow_says_so(monkeypatch):
-  real_find_spec = importlib.util.find_spec
-  monkeypatch.setattr(
-    importlib.util,
-    "find_spec",
-    lambda name, *a: None if name == "tensorflow" else real_find_spec(name, *a),
-  )
+  import tensorflow_datasets as tfds
+
+  def unregistered(name, **kwargs):
+    raise tfds.core.registered.DatasetNotFoundError(name)
+
+  # What TFDS does without TensorFlow: moving_mnist is not registered.
+  monkeypatch.setattr(tfds, "builder", unregistered)
   with pytest.raises(ImportError, match="needs TensorFlow"):
     test_sets.load_tfds_moving_mnist()
 
 
-def test_tfds_moving_mnist_through_mock_data(tmp_path):
-  pytest.importorskip("tensorflow")  # TFDS builds moving_mnist with it
+def tfds_moving_mnist_registered():
+  """Registers a stand-in for TFDS moving_mnist where TFDS has none (it
+  registers the real one only with TensorFlow installed): the same name,
+  split and feature layout, 20 frames of 64 x 64 x 1 uint8. Under
+  `tfds.testing.mock_data` both read the same way."""
   import tensorflow_datasets as tfds
 
+  if "moving_mnist" in tfds.list_builders(with_community_datasets=False):
+    return
+
+  class MovingMnist(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+      frame = tfds.features.Image(shape=(64, 64, 1))
+      features = tfds.features.FeaturesDict(
+        {"image_sequence": tfds.features.Sequence(frame, length=20)}
+      )
+      return self.dataset_info_from_configs(features=features)
+
+    def _split_generators(self, dl_manager):
+      return {"test": self._generate_examples()}
+
+    def _generate_examples(self):
+      yield 0, {"image_sequence": np.zeros((20, 64, 64, 1), np.uint8)}
+
+
+def test_tfds_moving_mnist_through_mock_data(tmp_path):
+  import tensorflow_datasets as tfds
+
+  tfds_moving_mnist_registered()
   with tfds.testing.mock_data(num_examples=3):
     frames = test_sets.load_tfds_moving_mnist(str(tmp_path))
+    first_two = test_sets.load_tfds_moving_mnist(
+      str(tmp_path), num_sequences=2, as_float=False
+    )
   assert frames.shape == (3, 20, 64, 64) and frames.dtype == np.float32
   assert 0.0 <= frames.min() <= frames.max() <= 1.0
+  assert frames.std() > 0  # mock_data's random pixels, not zeros
+  assert first_two.shape == (2, 20, 64, 64) and first_two.dtype == np.uint8
+  np.testing.assert_array_equal(first_two / np.float32(255), frames[:2])
 
 
 def test_truncated_mnist_test_seq_is_named_with_where_to_get_it(tmp_path):

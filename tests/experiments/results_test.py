@@ -1,5 +1,6 @@
-"""Results as files: every published table is what its JSON renders to, and
-the README's commands and layout match the repository."""
+"""Results as files: every published table is what its JSON renders to,
+every published JSON names its command and commit, and the README's
+commands and layout match the repository."""
 
 import json
 import os
@@ -73,15 +74,140 @@ def test_an_edited_json_or_a_missing_one_is_caught(tmp_path):
   assert any("does not exist" in p for p in results.stale(str(tmp_path)))
 
 
+PROVENANCE = (
+  "renderer",
+  "command",
+  "commit",
+  "dirty",
+  "commit_error",
+  "commit_basis",
+  "transcribed_from",
+  "first_published",
+  "provenance",
+)
+
+
+def _measured(path: str = "docs/results/table2_cpu.json") -> dict:
+  """A published JSON's numbers without what says where they came from."""
+  data = json.loads(_read(path))
+  return {k: v for k, v in data.items() if k not in PROVENANCE}
+
+
 def test_write_records_the_renderer_and_the_markdown_it_makes(tmp_path):
-  data = json.loads(_read("docs/results/table2_cpu.json"))
-  del data["renderer"], data["command"]
+  data = _measured()
   markdown = results.write(str(tmp_path), "table", data, "experiments.table2")
   saved = json.loads((tmp_path / "table.json").read_text())
   assert saved["renderer"] == "experiments.table2"
   assert saved["command"].startswith("python -m experiments.table2")
   assert (tmp_path / "table.md").read_text() == markdown
   assert results.render(saved) == markdown
+
+
+def test_write_records_the_commit_of_the_code_that_ran(tmp_path):
+  results.write(str(tmp_path), "table", _measured(), "experiments.table2")
+  saved = json.loads((tmp_path / "table.json").read_text())
+  assert saved["commit"] == results.CODE["commit"]
+  if shutil.which("git") and os.path.isdir(os.path.join(ROOT, ".git")):
+    head = subprocess.run(
+      ["git", "-C", ROOT, "rev-parse", "HEAD"],
+      capture_output=True,
+      text=True,
+      check=True,
+    ).stdout.strip()
+    assert saved["commit"] == head and isinstance(saved["dirty"], bool)
+
+
+def test_write_says_when_the_commit_is_unknown(tmp_path, monkeypatch, capsys):
+  unknown = {"commit": "unknown", "commit_error": "git: not found"}
+  monkeypatch.setattr(results, "CODE", unknown)
+  results.write(str(tmp_path), "table", _measured(), "experiments.table2")
+  saved = json.loads((tmp_path / "table.json").read_text())
+  assert saved["commit"] == "unknown" and "dirty" not in saved
+  assert saved["commit_error"] == "git: not found"
+  assert "commit of the code that ran is unknown" in capsys.readouterr().err
+
+
+def _git(repo, *args: str) -> str:
+  identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+  done = subprocess.run(
+    ["git", *identity, "-c", "commit.gpgsign=false", "-C", str(repo), *args],
+    capture_output=True,
+    text=True,
+    check=True,
+  )
+  return done.stdout.strip()
+
+
+@pytest.mark.skipif(not shutil.which("git"), reason="needs git")
+def test_code_version_names_head_and_uncommitted_changes(tmp_path):
+  _git(tmp_path, "init", "-q")
+  (tmp_path / "code.py").write_text("x = 1\n")
+  _git(tmp_path, "add", "code.py")
+  _git(tmp_path, "commit", "-q", "-m", "code")
+  head = _git(tmp_path, "rev-parse", "HEAD")
+  assert results.code_version(str(tmp_path)) == {"commit": head, "dirty": False}
+  (tmp_path / "new.py").write_text("y = 2\n")  # untracked: still clean
+  assert results.code_version(str(tmp_path))["dirty"] is False
+  (tmp_path / "code.py").write_text("x = 2\n")
+  assert results.code_version(str(tmp_path)) == {"commit": head, "dirty": True}
+  # A folder inside the work tree is not the repository's root.
+  (tmp_path / "sub").mkdir()
+  inside = results.code_version(str(tmp_path / "sub"))
+  assert (
+    inside["commit"] == "unknown" and "not the top" in inside["commit_error"]
+  )
+
+
+def test_code_version_outside_a_repository_is_unknown(tmp_path):
+  version = results.code_version(str(tmp_path))
+  assert version["commit"] == "unknown" and version["commit_error"]
+
+
+def test_every_published_json_names_its_command_and_commit():
+  assert results.unsourced() == []
+
+
+def test_a_json_that_does_not_say_what_produced_it_fails_the_check(tmp_path):
+  _copy_pages(tmp_path)
+  assert results.unsourced(str(tmp_path)) == []
+  path = tmp_path / "docs" / "results" / "table2_cpu.json"
+  complete = json.loads(path.read_text())
+
+  def problems_with(**fields) -> list[str]:
+    data = {k: v for k, v in complete.items() if k not in PROVENANCE}
+    path.write_text(
+      json.dumps(dict(data, renderer="experiments.table2", **fields))
+    )
+    return results.unsourced(str(tmp_path))
+
+  command = complete["command"]
+  sha = "0123456789abcdef0123456789abcdef01234567"
+  for fields in (
+    {},  # neither the command nor a commit
+    {"command": command},
+    {"command": command, "commit": "unknown"},
+    {"command": command, "commit": "HEAD"},
+    {"commit": sha},
+    {"transcribed_from": "README.md at 486ac44"},
+  ):
+    problems = problems_with(**fields)
+    assert len(problems) == 1, fields
+    assert problems[0].startswith("docs/results/table2_cpu.json ")
+    assert "\n" not in problems[0]
+    assert problems[0] in results.check(str(tmp_path))
+  assert 'no "command"' in problems_with(commit=sha)[0]
+  assert '"unknown"' in problems_with(command=command, commit="unknown")[0]
+  for fields in (
+    {"command": command, "commit": sha},
+    {"command": command, "commit": sha[:7], "dirty": True},
+    {"command": command, "transcribed_from": "README.md at 486ac44"},
+    {
+      "command": command,
+      "commit": "unknown",
+      "transcribed_from": "README.md at 486ac44",
+    },
+  ):
+    assert problems_with(**fields) == [], fields
 
 
 def _table(scale: str, column: str = "mnist") -> dict:

@@ -116,6 +116,10 @@ def test_paper_configs_build_their_lstms_with_the_authors_initializer(name):
   _assert_authors(params["encoder"])
   for decoder in models.DECODER_SETS[config.model.decoders]:
     _assert_authors(params[f"decoder_{decoder}"]["lstm"])
+    # The readout too: w_output U(+-0.01), b_output 0 (docs/recipe.md).
+    readout = params[f"decoder_{decoder}"]["readout"]
+    assert 0.005 < np.abs(readout["kernel"]).max() <= 0.01
+    np.testing.assert_array_equal(readout["bias"], 0.0)
 
 
 def test_the_paper_classifier_and_sequence_autoencoder_keep_the_authors_init():

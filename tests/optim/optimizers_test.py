@@ -113,6 +113,61 @@ def test_paper_matches_numpy_recurrence_over_three_steps():
     )
 
 
+def _np_rmsprop_momentum(params, grads_seq, decay, lr, momentum, l2, clip):
+  """The 2015 util.py Param.Update in float64 numpy, line by line: dw +=
+  l2 w; history = sqrt(0.95 history^2 + 0.05 dw^2) from ones; dw /=
+  history; v = momentum v - lr dw, clipped; w += v."""
+  w = {k: np.asarray(p, np.float64) for k, p in params.items()}
+  v = {k: np.zeros_like(x) for k, x in w.items()}
+  r = {k: np.ones_like(x) for k, x in w.items()}
+  for grads in grads_seq:
+    for k in w:
+      dw = np.asarray(grads[k], np.float64) + (l2 * w[k] if decay[k] else 0)
+      r[k] = np.sqrt(0.95 * r[k] ** 2 + 0.05 * dw**2)
+      v[k] = np.clip(momentum * v[k] - lr * dw / r[k], -clip, clip)
+      w[k] = w[k] + v[k]
+  return w, v
+
+
+def test_rmsprop_momentum_matches_the_2015_update_over_three_steps():
+  params = {"w": _params()["dense"]["kernel"], "bias": _params()["peephole"]}
+  rng = np.random.default_rng(2)
+  grads_seq = [
+    {
+      k: jnp.asarray(rng.normal(size=p.shape) * 3, jnp.float32)
+      for k, p in params.items()
+    }
+    for _ in range(3)
+  ]
+  hp = dict(lr=0.1, momentum=0.9, l2=0.2, clip=0.12)
+  tx = optimizers.rmsprop_momentum(
+    learning_rate=hp["lr"], momentum=0.9, l2=0.2, clip=0.12
+  )
+  state, got = tx.init(params), params
+  for grads in grads_seq:
+    updates, state = jax.jit(tx.update)(grads, state, got)
+    got = optax.apply_updates(got, updates)
+  want_w, want_v = _np_rmsprop_momentum(
+    params, grads_seq, {"w": True, "bias": False}, **hp
+  )
+  v = np.asarray(state.velocity["w"])
+  assert np.any(np.isclose(np.abs(v), 0.12)), "clip never active"
+  assert np.any(np.abs(v) < 0.11), "clip always active"
+  for k in params:
+    # float32 against float64 over three steps of O(1) values.
+    np.testing.assert_allclose(got[k], want_w[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state.velocity[k], want_v[k], atol=1e-6)
+
+
+def test_each_optimiser_names_its_loss_reduction():
+  assert set(optimizers.LOSS_REDUCTIONS) == set(optimizers.NAMES)
+  assert optimizers.LOSS_REDUCTIONS == {
+    "adam": "mean",
+    "paper": "sum",
+    "rmsprop_momentum": "sum_over_frames",
+  }
+
+
 def test_paper_accepts_custom_decay_mask():
   params = {"a": jnp.ones(2), "b": jnp.ones(2)}
   zeros = jax.tree.map(jnp.zeros_like, params)
