@@ -30,6 +30,7 @@ import numpy as np
 from absl import flags
 
 from benchmarks import train_step as bench
+from experiments import results  # noqa: F401 (reads the commit at start)
 from lstm_unsup import checkpoint, errors
 
 FLAGS = flags.FLAGS
