@@ -38,7 +38,7 @@ from absl import flags
 from experiments import figures as paper_figures
 from experiments import paper_numbers, results, table2
 from lstm_unsup import checkpoint, errors, figures, input_pipeline, models
-from lstm_unsup.configs import convlstm_composite
+from lstm_unsup.configs import convlstm_composite, default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +120,9 @@ def build_table(
     "scale": scale,
     "seeds": list(seeds),
     "train_seconds": train_seconds,
+    "recipe": default.recipe(
+      row_config(ROWS[0], scale, seeds[0], train_seconds, overrides)
+    ),
     "rows": [],
   }
   for row in ROWS:

@@ -31,6 +31,7 @@ from absl import flags
 from experiments import paper_numbers, results, table3
 from lstm_unsup import errors
 from lstm_unsup.classifier import train as train_classifier
+from lstm_unsup.configs import default
 from lstm_unsup.data import labelled
 
 matplotlib.use("Agg")
@@ -74,6 +75,7 @@ def build_curves(
     "resamples": resamples,
     "classifier_steps": classifier_steps or None,
     "pretrained": pretrained,
+    "recipe": default.recipe(table3.encoder_config(scale)),  # pretraining
     "models": {},
   }
   for name, (title, kind, seeded) in MODELS.items():

@@ -125,11 +125,15 @@ def write(workdir: str, stem: str, data: dict, renderer: str) -> str:
 
 
 def render(data: dict) -> str:
-  """The Markdown of a results JSON, by the module that wrote it."""
+  """The Markdown of a results JSON, by the module that wrote it, with the
+  training recipe it names (`"recipe"`, see docs/recipe.md) under it."""
   renderer = data.get("renderer")
   if not renderer:
     raise ValueError("The results JSON has no 'renderer' field.")
-  return importlib.import_module(renderer).to_markdown(data)
+  markdown = importlib.import_module(renderer).to_markdown(data)
+  if data.get("recipe"):
+    markdown += f"\nRecipe: {data['recipe']} (docs/recipe.md).\n"
+  return markdown
 
 
 def load(path: str) -> dict:

@@ -156,7 +156,12 @@ def build_table(scale: str, workdir: str, rows=(), seeds=()):
       f"{[row.name for row in ROWS]}."
     )
   seeds = tuple(seeds) or SEEDS[scale]
-  table = {"scale": scale, "seeds": list(seeds), "small": SMALL[scale]}
+  table = {
+    "scale": scale,
+    "seeds": list(seeds),
+    "small": SMALL[scale],
+    "recipe": default.recipe(encoder_config(scale)),  # of the pretraining
+  }
   table["rows"] = []
   for row in ROWS:
     if rows and row.name not in rows:

@@ -103,6 +103,14 @@ def test_write_records_the_renderer_and_the_markdown_it_makes(tmp_path):
   assert results.render(saved) == markdown
 
 
+def test_a_results_file_that_names_its_recipe_shows_it():
+  data = dict(_measured(), renderer="experiments.table2")
+  plain = results.render(data)
+  assert "Recipe:" not in plain
+  named = results.render(dict(data, recipe="authors 2016"))
+  assert named == plain + "\nRecipe: authors 2016 (docs/recipe.md).\n"
+
+
 def test_write_records_the_commit_of_the_code_that_ran(tmp_path):
   results.write(str(tmp_path), "table", _measured(), "experiments.table2")
   saved = json.loads((tmp_path / "table.json").read_text())
