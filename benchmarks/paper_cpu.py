@@ -17,7 +17,6 @@ same bits as the straight run. Writes the results as JSON and their table as
 Markdown (`to_markdown`).
 """
 
-import json
 import os
 import resource
 import shutil
@@ -31,7 +30,8 @@ from absl import flags
 
 from benchmarks import train_step as bench
 from experiments import results  # noqa: F401 (reads the commit at start)
-from lstm_unsup import checkpoint, errors
+from lstm_unsup import errors
+from lstm_unsup.run import checkpoints, metrics_io
 
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,8 +67,7 @@ def _run(cmd: list[str]) -> tuple[float, str]:
 
 
 def _records(workdir: str) -> list[dict]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f]
+  return metrics_io.read_metrics(workdir, damaged="refuse")
 
 
 def measure(workdir: str, steps: int, sequences: int, hidden: int) -> dict:
@@ -89,8 +88,8 @@ def measure(workdir: str, steps: int, sequences: int, hidden: int) -> dict:
   shutil.copytree(straight, resumed)
   shutil.rmtree(os.path.join(resumed, "checkpoints", str(steps)))
   _run(command(resumed, steps, sequences, hidden))
-  a = checkpoint.restore_params(straight)
-  b = checkpoint.restore_params(resumed)
+  a = checkpoints.restore_params(straight)
+  b = checkpoints.restore_params(resumed)
   same = all(
     np.array_equal(np.asarray(x), np.asarray(y))
     for x, y in zip(_leaves(a), _leaves(b), strict=True)

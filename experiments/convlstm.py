@@ -37,8 +37,9 @@ from absl import flags
 
 from experiments import figures as paper_figures
 from experiments import paper_numbers, results, table2
-from lstm_unsup import checkpoint, errors, figures, input_pipeline, models
+from lstm_unsup import errors, figures, input_pipeline, models
 from lstm_unsup.configs import convlstm_composite, default
+from lstm_unsup.run import folder, opening
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,9 +243,9 @@ def prediction_figure(workdir: str, count: int = 2, seed: int = 0) -> str:
   panels = []
   for row in ROWS:
     cell = os.path.join(workdir, row.name, f"seed_{seed}")
-    if not os.path.exists(os.path.join(cell, "config.json")):
+    if not folder.RunDir(cell).is_run():
       continue
-    config, model, params = checkpoint.load_run(cell)
+    config, model, params = opening.load_run(cell)
     test = input_pipeline.eval_sequences(config, "test")[:count]
     panels.append(
       figures.composite_figure(

@@ -30,17 +30,10 @@ from absl import flags
 from PIL import Image
 
 from experiments import table2
-from lstm_unsup import (
-  checkpoint,
-  errors,
-  evaluation,
-  figures,
-  input_pipeline,
-  lstm,
-  models,
-)
+from lstm_unsup import errors, evaluation, figures, input_pipeline, lstm, models
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, test_sets
+from lstm_unsup.run import opening
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -63,12 +56,12 @@ RUNS = {}  # row name -> a workdir trained elsewhere, used instead
 def trained(row_name: str, scale: str, workdir: str):
   """(config, model, params) of a Table 2 row (seed 0), trained if needed."""
   if row_name in RUNS:
-    return checkpoint.load_run(RUNS[row_name])
+    return opening.load_run(RUNS[row_name])
   row = next(r for r in table2.ROWS if r.name == row_name)
   config = table2.row_config(row, "mnist", scale, seed=0)
   cell = os.path.join(workdir, "mnist", row.name, "seed_0")
   table2.run_cell(config, cell)
-  return checkpoint.load_run(cell)
+  return opening.load_run(cell)
 
 
 def predictions(config, model, params, frames_BxNxHxW):

@@ -18,14 +18,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import flags  # noqa: E402
 
-from lstm_unsup import errors, losses, metrics_io, run_dir  # noqa: E402
+from lstm_unsup import errors, losses  # noqa: E402
+from lstm_unsup.run import folder, metrics_io  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 def loss_kind(workdir: str, records: list[dict]) -> str:
   """ "binary" or "real": the run's config, else the metric names."""
-  config = run_dir.RunDir(workdir).read_config() or {}
+  config = folder.RunDir(workdir).read_config() or {}
   kind = config.get("model", {}).get("output")
   if kind in losses.UNITS:
     return kind
@@ -36,7 +37,7 @@ def loss_kind(workdir: str, records: list[dict]) -> str:
 def plot(workdir: str, output: str, title: str = "") -> str:
   records = metrics_io.read_metrics(workdir)
   if not records:
-    raise FileNotFoundError(f"No metrics.jsonl records under {workdir}.")
+    raise FileNotFoundError(f"No records in {metrics_io.path(workdir)}.")
   kind = loss_kind(workdir, records)
   key = losses.METRIC_KEYS[kind]
   fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)

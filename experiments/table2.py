@@ -42,7 +42,6 @@ Scales (per row and seed); every table names its recipe and test set:
 
 import ast
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -52,8 +51,9 @@ import numpy as np
 from absl import flags, logging
 
 from experiments import paper_numbers, results
-from lstm_unsup import errors, eval, input_pipeline, losses, metrics_io, train
+from lstm_unsup import errors, eval, input_pipeline, losses, train
 from lstm_unsup.configs import default
+from lstm_unsup.run import metrics_io, record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,11 +197,7 @@ def run_cell(config, workdir: str) -> dict:
   its test metrics when fed the true previous frame (`*_teacher_forced`)."""
   result = _train_cell(config, workdir)
   if config.model.conditional_future:
-    path = os.path.join(workdir, "eval_test_teacher_forced.json")
-    forced = {}
-    if os.path.exists(path):
-      with open(path) as f:
-        forced = json.load(f)
+    forced = record.read_json(workdir, record.eval_name("test", True)) or {}
     # One written before the cell trained on (or before steps were saved).
     if forced.get("step") != result["step"]:
       forced = eval.evaluate_run(workdir, teacher_forced=True)
@@ -214,23 +210,21 @@ def run_cell(config, workdir: str) -> dict:
 def _finished(config, records: list[dict]) -> dict | None:
   """The test record of a cell that has used up its budget, or None."""
   budget = config.train.train_seconds
-  for record in records:
-    if record["split"] != "test":
+  for entry in records:
+    if entry["split"] != "test":
       continue
-    spent = budget and train.trained_seconds(records, record["step"]) >= budget
-    if record["step"] == config.train.num_steps or spent:
-      return record
+    spent = budget and train.trained_seconds(records, entry["step"]) >= budget
+    if entry["step"] == config.train.num_steps or spent:
+      return entry
   return None
 
 
 def _train_cell(config, workdir: str) -> dict:
-  timing = os.path.join(workdir, "wall_seconds.json")
   records = list(metrics_io.read_metrics(workdir))
   done = _finished(config, records)
   if done is not None:
     logging.info("%s is done; reading its results.", workdir)
-    with open(timing) as f:
-      return dict(done, **json.load(f))
+    return dict(done, **(record.read_json(workdir, record.TIMING) or {}))
   start = time.perf_counter()
   run = train.train_and_evaluate(config, workdir)
   result = dict(run["test"], step=run["steps"])
@@ -241,8 +235,7 @@ def _train_cell(config, workdir: str) -> dict:
   }
   if records:  # resumed: the time before the interruption is unknown
     seconds["resumed_after_step"] = max(r["step"] for r in records)
-  with open(timing, "w") as f:
-    json.dump(seconds, f)
+  record.write_json(workdir, record.TIMING, seconds)
   return dict(result, **seconds)
 
 

@@ -3,7 +3,7 @@
 Each problem raises a ConfigError (a ValueError) that names the offending
 field and says what would be accepted, so a typo, a value of the wrong type
 or an impossible combination fails in a second, not after compilation.
-`run_dir.RunDir.check` refuses to resume a workdir that another config
+`folder.RunDir.check` refuses to resume a workdir that another config
 made, with `RESUMABLE_CHANGES`.
 """
 

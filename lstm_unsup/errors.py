@@ -31,13 +31,13 @@ from absl import app, flags
 
 # (module, type, label): the first type an error is an instance of names it.
 REPORTED = (
-  ("lstm_unsup.run_dir", "WorkdirBusyError", "Workdir in use"),
+  ("lstm_unsup.run.folder", "WorkdirBusyError", "Workdir in use"),
   ("lstm_unsup.sizing", "TooLargeError", "Model too large"),
   ("lstm_unsup.config_lib", "ConfigError", "Bad configuration"),
   ("lstm_unsup.data.digits", "DataError", "Bad data"),
   ("lstm_unsup.data.digits", "DataUnavailableError", "Data unavailable"),
-  ("lstm_unsup.checkpoint", "CheckpointError", "Checkpoint problem"),
-  ("lstm_unsup.metrics_io", "MetricsError", "Bad metrics file"),
+  ("lstm_unsup.run.checkpoints", "CheckpointError", "Checkpoint problem"),
+  ("lstm_unsup.run.metrics_io", "MetricsError", "Bad metrics file"),
   ("builtins", "FloatingPointError", "Training diverged"),
   ("builtins", "OSError", "File error"),  # e.g. a full disk, a read-only one
 )

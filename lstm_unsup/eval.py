@@ -15,20 +15,10 @@ run's workdir while it runs (run_dir): not beside a training of the same
 run.
 """
 
-import json
-import os
-
 from absl import flags
 
-from lstm_unsup import (
-  checkpoint,
-  config_lib,
-  errors,
-  evaluation,
-  metrics_io,
-  models,
-  run_dir,
-)
+from lstm_unsup import config_lib, errors, evaluation, models
+from lstm_unsup.run import checkpoints, folder, opening, record
 
 
 def evaluate_run(
@@ -41,7 +31,7 @@ def evaluate_run(
   """Metrics of a run's latest checkpoint on `split` (with its `step`), saved as
   `<workdir>/eval_<split>.json` (`eval_<split>_teacher_forced.json` when
   `teacher_forced` feeds conditional decoders the ground truth)."""
-  config, model, _ = checkpoint.load_run(workdir, params=False)
+  config, model, _ = opening.load_run(workdir, params=False)
   if teacher_forced:
     config.model.teacher_forced_reconstruction_at_eval = True
     config.model.teacher_forced_future_at_eval = True
@@ -51,14 +41,13 @@ def evaluate_run(
   if mnist_test_seq and split == "mnist_test_seq":
     config.eval.mnist_test_seq = mnist_test_seq  # "test" stays the run's own
     config_lib.validate(config)
-  with run_dir.RunDir(workdir).locked():  # it writes into the run
-    state = checkpoint.restore_state(workdir)
-    evaluator = evaluation.Evaluator(config, model, split=split)
+  with folder.RunDir(workdir).locked():  # it writes into the run
+    state = checkpoints.restore_state(workdir)
+    stats = opening.patch_stats(workdir, config)  # as recorded
+    evaluator = evaluation.Evaluator(config, model, split=split, stats=stats)
     result = evaluator.evaluate(state["params"])
     result["step"] = int(state["step"])  # the checkpoint's training step
-    name = f"eval_{split}{'_teacher_forced' if teacher_forced else ''}.json"
-    text = json.dumps(result, indent=2)
-    metrics_io._write_atomically(os.path.join(workdir, name), text)
+    record.write_json(workdir, record.eval_name(split, teacher_forced), result)
   return result
 
 

@@ -23,7 +23,10 @@ Array = jax.Array
 class Evaluator:
   """Evaluates parameters on one fixed set, batch by batch."""
 
-  def __init__(self, config, model, split: str = "valid", sequences=None):
+  def __init__(
+    self, config, model, split: str = "valid", sequences=None, stats=None
+  ):
+    """`stats`: a patch run's recorded statistics (default: its source's)."""
     self.config = config
     self.model = model
     self.split = split
@@ -40,7 +43,7 @@ class Evaluator:
     self._display = lambda frames: frames  # to [0, 1] for pictures
     self._stats = None  # patches: the training windows' statistics
     if config.data.dataset == "patches":
-      self._stats = input_pipeline.patch_source(config).stats
+      self._stats = stats or input_pipeline.patch_source(config).stats
       self._display = self._stats.denormalise
 
   def _batches(self):

@@ -24,9 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from lstm_unsup import checkpoint, errors, input_pipeline, run_dir
+from lstm_unsup import errors, input_pipeline
 from lstm_unsup.data import videos as videos_lib
 from lstm_unsup.data.digits import DataError
+from lstm_unsup.run import folder, opening
 
 WHICH = ("h", "c", "state")
 
@@ -67,9 +68,7 @@ def encode(
       grey); the encoder reads the first `config.data.num_input_frames`.
     stats: a patch run's PatchStats; default: the run's recorded ones.
   """
-  config, model, params = (
-    checkpoint.load_run(run) if isinstance(run, str) else run
-  )
+  config, model, params = opening.load_run(run) if isinstance(run, str) else run
   if which not in WHICH:
     raise ValueError(f"which={which!r} is not one of {WHICH}.")
   frames = given = np.asarray(videos_BxTxHxWxC)
@@ -82,7 +81,9 @@ def encode(
     )
   videos_lib.check_pixels(frames, "The videos")
   if config.data.dataset == "patches" and stats is None:
-    saved = isinstance(run, str) and input_pipeline.read_patch_stats(run)
+    # The run's recorded statistics; a run from before the record, its
+    # source's.
+    saved = isinstance(run, str) and opening.patch_stats(run, config)
     stats = saved or input_pipeline.patch_source(config).stats
 
   @jax.jit
@@ -152,12 +153,14 @@ def export(
   """Encodes a fixed set or any videos, saves the features; returns them
   and a description of what was encoded. Writing into the run's workdir,
   it holds it (run_dir), as training and `eval` do."""
-  folder = run_dir.RunDir(workdir)
+  run_folder = folder.RunDir(workdir)
   held = (
-    folder.locked() if folder.contains(output) else contextlib.nullcontext()
+    run_folder.locked()
+    if run_folder.contains(output)
+    else contextlib.nullcontext()
   )
   with held:
-    run = checkpoint.load_run(workdir)
+    run = opening.load_run(workdir)
     config = run[0]
     if input_path and split not in (None, "file"):
       raise DataError(f"Give --input or --split={split}, not both.")
@@ -171,7 +174,8 @@ def export(
     else:
       frames = input_pipeline.eval_sequences(config, split or "test")
       what = f"the run's {split or 'test'} set"
-    feats = encode(run, frames, which=which)
+    stats = opening.patch_stats(workdir, config)  # as recorded, if any
+    feats = encode(run, frames, which=which, stats=stats)
     np.save(output, feats)
   return feats, what
 

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 from absl import logging
 
-from lstm_unsup import checkpoint
+from lstm_unsup.run import checkpoints
 
 
 class NonFiniteError(FloatingPointError):
@@ -69,7 +69,7 @@ class FiniteGuard:
           value,
         )
         return
-      checkpoint.finish(self.mngr)
+      checkpoints.finish(self.mngr)
       raise NonFiniteError(
         f"The {what} is {value} at step {step}; stopping. The last good "
         f"checkpoint is step {self.mngr.latest_step()} (nothing was saved "

@@ -18,15 +18,15 @@ with a DataError naming the array and what was expected.
 """
 
 import functools
-import json
 import os
 
 import numpy as np
 from absl import logging
 
-from lstm_unsup import metrics_io, models
+from lstm_unsup import models
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, patches, splits, test_sets
+from lstm_unsup.data import videos as videos_lib
 
 DATASETS = ("moving_mnist", "patches")  # what config.data.dataset may be
 
@@ -41,7 +41,8 @@ def load_train_digits(config) -> digits_lib.Digits:
 
 
 @functools.lru_cache(maxsize=4)
-def _patch_source(source, layout, data_dir, rule, num_frames, size):
+def _patch_source(source, layout, data_dir, rule, num_frames, size, stamp):
+  del stamp  # only a cache key: the files as they are now
   return patches.make_source(
     source,
     rule=rule,
@@ -69,6 +70,7 @@ def patch_source(config) -> patches.PatchSource:
     rule,
     num_frames(config),
     d.image_size,
+    videos_lib.stamp(d.patch_source),
   )
 
 
@@ -80,34 +82,6 @@ def load_train_source(config):
     logging.info("Patch split: %s", splits.summary(source.record))
     return source
   return load_train_digits(config)
-
-
-def write_data_split(workdir: str, source) -> None:
-  """A patch run's data_split.json: its source, how it was split, what
-  each split holds and the training statistics (which `features` uses)."""
-  if not isinstance(source, patches.PatchSource):
-    return
-  record = {
-    "source": source.description,
-    "summary": splits.summary(source.record),
-    **source.record,
-    "channels": source.channels,
-    "mean": source.stats.mean_C.tolist(),
-    "std": source.stats.std_C.tolist(),
-  }
-  text = json.dumps(record, indent=1)
-  metrics_io._write_atomically(os.path.join(workdir, "data_split.json"), text)
-
-
-def read_patch_stats(workdir: str) -> patches.PatchStats | None:
-  """The training statistics a patch run recorded, or None."""
-  path = os.path.join(workdir, "data_split.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    record = json.load(f)
-  mean, std = (np.asarray(record[k], np.float32) for k in ("mean", "std"))
-  return patches.PatchStats(mean, std)
 
 
 def describe(source) -> str:

@@ -16,6 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from lstm_unsup import errors, evaluation, train
+from lstm_unsup.run import folder
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -41,10 +42,7 @@ def main(argv):
   logging.info("JAX devices: %s", jax.devices())
   result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(f"Data: {result['data']}")
-  print(
-    f"Results are in {_WORKDIR.value}: metrics.jsonl, figures/, "
-    "checkpoints/, tensorboard/."
-  )
+  print(f"Results are in {_WORKDIR.value}: {', '.join(folder.RESULTS)}.")
   print("Test set:", evaluation.summary_line(result["test"]))
 
 

@@ -29,20 +29,18 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from lstm_unsup import (
-  checkpoint,
   config_lib,
   evaluation,
   guards,
   input_pipeline,
   losses,
-  metrics_io,
   models,
-  run_dir,
   sizing,
 )
 from lstm_unsup.configs import default
 from lstm_unsup.guards import Interrupted, NonFiniteError  # noqa: F401 (API)
 from lstm_unsup.optim import optimizers
+from lstm_unsup.run import checkpoints, folder, metrics_io, record
 
 Array = jax.Array
 
@@ -259,7 +257,7 @@ def train_and_evaluate(
   mesh = make_mesh(config.train.num_devices, config.train.batch_size)
   model = models.build_model(config.model)
   sizing.check_fits(config, model, build_optimizer(config), mesh.local_devices)
-  with run_dir.RunDir(workdir).locked() as run:
+  with folder.RunDir(workdir).locked() as run:
     return _train_and_evaluate(config, run, mesh, model)
 
 
@@ -274,10 +272,10 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
   state = create_train_state(config, model, inputs, future, mesh)
 
   run.write_config(config.to_dict())
-  input_pipeline.write_data_split(workdir, source)  # patches: the split
+  record.keep_data_record(workdir, source)  # patches: the split, once
   writer = run.writer()
   mngr = run.checkpoint_manager(config.train.keep_checkpoints)
-  restored = checkpoint.restore_latest(mngr, state)
+  restored = checkpoints.restore_latest(mngr, state)
   if restored is not None:
     state = restored[1]
     logging.info("Resumed from the checkpoint of step %d.", restored[0])
@@ -346,8 +344,8 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
           left = (last - step) / max(rate, 1e-9)
           if budget:
             left = min(left, budget - trained)
-          record = dict(pending, train_seconds=trained) if budget else pending
-          _log_train(writer, step, last, record, rate, guard, unit, left)
+          entry = dict(pending, train_seconds=trained) if budget else pending
+          _log_train(writer, step, last, entry, rate, guard, unit, left)
         if evaluate:
           eval_metrics = evaluator.evaluate(state.params)
           writer.write(step, "valid", eval_metrics)
@@ -363,13 +361,13 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
           )
           timer = time.perf_counter()  # evaluation is not training time
         if save or stopping:
-          checkpoint.save(mngr, step, state)
+          checkpoints.save(mngr, step, state)
         if stopping:
-          checkpoint.finish(mngr)
+          checkpoints.finish(mngr)
           raise Interrupted(stop[0], step)
         if step == last:
           break
-    checkpoint.finish(mngr)
+    checkpoints.finish(mngr)
   finally:
     with contextlib.suppress(Exception):
       mngr.close()
@@ -388,26 +386,26 @@ def trained_seconds(records: list[dict[str, Any]], step: int) -> float:
   """Training time (the time budget's clock) up to `step`, from a run's
   metrics records; 0 for a new run or one without a time budget."""
   seconds = 0.0
-  for record in records:
-    if record["split"] == "train" and record["step"] <= step:
-      seconds = record.get("train_seconds", seconds)
+  for entry in records:
+    if entry["split"] == "train" and entry["step"] <= step:
+      seconds = entry.get("train_seconds", seconds)
   return seconds
 
 
 def _log_train(writer, step, last, step_metrics, rate, guard, unit, left):
-  record = {k: float(v) for k, v in step_metrics.items()}
-  record["steps_per_sec"] = rate
+  entry = {k: float(v) for k, v in step_metrics.items()}
+  entry["steps_per_sec"] = rate
   if guard.skip:
-    record["skipped_steps"] = guard.skipped
-  writer.write(step, "train", record)
+    entry["skipped_steps"] = guard.skipped
+  writer.write(step, "train", entry)
   parts = " ".join(
-    f"{k} {record[k]:.1f}" for k in ("reconstruct", "future") if k in record
+    f"{k} {entry[k]:.1f}" for k in ("reconstruct", "future") if k in entry
   )
   logging.info(
     "step %d/%d  loss %.4g (%s %s)  %.2f steps/s  ETA %s",
     step,
     last,
-    record["loss"],
+    entry["loss"],
     parts,
     unit,
     rate,

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lstm_unsup import checkpoint, metrics_io  # noqa: E402
+from lstm_unsup.run import checkpoints, metrics_io  # noqa: E402
 
 
 def command(workdir: Path, data_dir: Path, num_steps: int) -> list[str]:
@@ -58,7 +58,7 @@ def run_to_end(cmd: list[str]) -> None:
 
 def last_step(workdir: Path) -> int:
   """The last step in metrics.jsonl (0 if none yet; a torn line is 0)."""
-  path = workdir / "metrics.jsonl"
+  path = Path(metrics_io.path(str(workdir)))
   if not path.exists():
     return 0
   lines = path.read_text().splitlines()
@@ -106,12 +106,12 @@ def compare(reference: Path, other: Path) -> tuple[int, int]:
   ref_records, new_records = records(reference), records(other)
   if ref_records != new_records:
     for i, (a, b) in enumerate(zip(ref_records, new_records)):
-      assert a == b, f"metrics.jsonl record {i} differs:\n{a}\n{b}"
+      assert a == b, f"metrics record {i} differs:\n{a}\n{b}"
     raise AssertionError(
-      f"{len(ref_records)} records vs {len(new_records)} in metrics.jsonl"
+      f"{len(ref_records)} metrics records vs {len(new_records)}"
     )
-  a = checkpoint.restore_state(str(reference))
-  b = checkpoint.restore_state(str(other))
+  a = checkpoints.restore_state(str(reference))
+  b = checkpoints.restore_state(str(other))
   paths_a = jax.tree_util.tree_leaves_with_path(a)
   paths_b = jax.tree_util.tree_leaves_with_path(b)
   assert [p for p, _ in paths_a] == [p for p, _ in paths_b], "tree differs"

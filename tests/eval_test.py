@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 import lstm_unsup
-from lstm_unsup import checkpoint, eval, features, input_pipeline, train
+from lstm_unsup import eval, features, input_pipeline, train
 from lstm_unsup.configs import patches
 from lstm_unsup.data.digits import DataError
+from lstm_unsup.run import opening, record
 
 
 def test_evaluate_run_matches_the_trainers_final_test_metrics(quick_run):
@@ -41,7 +42,7 @@ def test_encode_returns_the_encoder_final_state(quick_run):
   frames = input_pipeline.eval_sequences(config, "test")[:5]
   feats = lstm_unsup.encode(workdir, frames)
   assert feats.shape == (5, config.model.hidden * config.model.num_layers)
-  _, model, params = checkpoint.load_run(workdir)
+  _, model, params = opening.load_run(workdir)
   inputs, _ = input_pipeline.split_frames(
     config, input_pipeline.to_unit(frames)
   )
@@ -180,7 +181,7 @@ def test_features_of_patch_runs_on_their_own_splits_and_files(
   with pytest.raises(DataError, match=r"8x8 pixels with 1 channel\(s\)"):
     features.export(workdir, None, str(squares), out, "h")  # 32x32 frames
   # Stats come from the run's data_split.json, fitted on training alone.
-  stats = input_pipeline.read_patch_stats(workdir)
+  stats = record.patch_stats(workdir)
   assert stats.mean_C.shape == (1,)
   test = input_pipeline.eval_sequences(config, "test")
   np.testing.assert_allclose(

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import checkpoint
+from lstm_unsup.run import checkpoints
 from tests.train_test import _timeless
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,8 +129,8 @@ def test_two_trainers_on_one_workdir_one_runs_and_one_is_refused(
   assert _timeless(str(workdir)) == _timeless(quick_run[1])
   jax.tree.map(
     np.testing.assert_array_equal,
-    checkpoint.restore_state(quick_run[1]),
-    checkpoint.restore_state(str(workdir)),
+    checkpoints.restore_state(quick_run[1]),
+    checkpoints.restore_state(str(workdir)),
   )
 
 

@@ -12,17 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import (
-  checkpoint,
-  config_lib,
-  guards,
-  input_pipeline,
-  metrics_io,
-  models,
-  run_dir,
-  train,
-)
+from lstm_unsup import config_lib, guards, input_pipeline, models, train
 from lstm_unsup.configs import composite, default, future_conditional
+from lstm_unsup.run import checkpoints, folder, metrics_io
 
 
 def _quick(tmp_path, get_config=composite.get_config):
@@ -73,15 +65,15 @@ def test_resumed_run_equals_uninterrupted_run(quick_run, tmp_path):
   assert _timeless(str(tmp_path / "straight")) == _timeless(quick_run[1])
   jax.tree.map(
     np.testing.assert_array_equal,
-    checkpoint.restore_state(quick_run[1]),
-    checkpoint.restore_state(str(tmp_path / "straight")),
+    checkpoints.restore_state(quick_run[1]),
+    checkpoints.restore_state(str(tmp_path / "straight")),
   )
   config.train.num_steps = 4
   train.train_and_evaluate(config, str(tmp_path / "resumed"))
   config.train.num_steps = 8
   train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  a = checkpoint.restore_params(str(tmp_path / "straight"))
-  b = checkpoint.restore_params(str(tmp_path / "resumed"))
+  a = checkpoints.restore_params(str(tmp_path / "straight"))
+  b = checkpoints.restore_params(str(tmp_path / "resumed"))
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
   def records(name):  # what both runs log while training (not timings)
@@ -369,8 +361,8 @@ def test_sigterm_saves_a_checkpoint_then_stops_and_resumes_exactly(
   assert _timeless(workdir) == _timeless(quick_run[1])
   jax.tree.map(
     np.testing.assert_array_equal,
-    checkpoint.restore_state(quick_run[1]),
-    checkpoint.restore_state(workdir),
+    checkpoints.restore_state(quick_run[1]),
+    checkpoints.restore_state(workdir),
   )
 
 
@@ -408,7 +400,7 @@ def test_skip_nonfinite_leaves_the_state_of_a_bad_step_unchanged(tmp_path):
 
 def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
   guard = guards.FiniteGuard(
-    True, run_dir.RunDir(str(tmp_path)).checkpoint_manager()
+    True, folder.RunDir(str(tmp_path)).checkpoint_manager()
   )
   nan = {"loss": np.float32(np.nan), "grad_norm": np.float32(np.nan)}
   guard.check(nan, 5)
@@ -420,7 +412,7 @@ def test_skip_nonfinite_counts_skipped_steps_and_goes_on(tmp_path, caplog):
 
 def test_a_non_finite_gradient_is_named_with_its_step(tmp_path):
   guard = guards.FiniteGuard(
-    False, run_dir.RunDir(str(tmp_path)).checkpoint_manager()
+    False, folder.RunDir(str(tmp_path)).checkpoint_manager()
   )
   finite = {"loss": np.float32(3.0), "grad_norm": np.float32(1.0)}
   guard.check(finite, 6)

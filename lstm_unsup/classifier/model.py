@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_unsup import checkpoint, config_lib, lstm
+from lstm_unsup import lstm
 
 Array = jax.Array
 PyTree = Any
@@ -211,20 +211,6 @@ def average_per_video(
 
 # ----------------------------------------------------------------------------
 # Seeding from a trained encoder.
-
-
-def encoder_of_run(workdir: str) -> tuple[Any, PyTree]:
-  """(config, encoder parameters) of a training run's latest checkpoint."""
-  config, _, params = checkpoint.load_run(workdir)
-  if "encoder" not in params:
-    raise ValueError(f"The checkpoint under {workdir} has no encoder.")
-  if config.model.cell != "fc":
-    raise config_lib.ConfigError(
-      f"The run under {workdir} has a ConvLSTM encoder (config.model.cell="
-      f"{config.model.cell!r}); the classifier is an LSTM over flat frames, "
-      "seeded only from an FC-LSTM run (cell 'fc')."
-    )
-  return config, params["encoder"]
 
 
 def architecture_of(run_config) -> dict[str, Any]:

@@ -28,10 +28,11 @@ import optax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import classifier, config_lib, errors, lstm, metrics_io, run_dir
+from lstm_unsup import classifier, config_lib, errors, lstm
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
 from lstm_unsup.optim import optimizers
+from lstm_unsup.run import folder, metrics_io, opening
 
 PyTree = Any
 TASKS = ("moving_mnist", "percepts")  # config.data.task: see load_videos
@@ -257,7 +258,7 @@ def fit(
   """Trains a classifier on `train`; returns its config and parameters."""
   run_config = encoder = None
   if config.pretrained.workdir:
-    run_config, encoder = classifier.encoder_of_run(config.pretrained.workdir)
+    run_config, encoder = opening.encoder_of_run(config.pretrained.workdir)
   mcfg = model_config(config, num_classes, run_config)
   params = init_params(config, mcfg, train.feature_dim, encoder)
   trained, frozen = split_trainable(params, config.pretrained.finetune)
@@ -321,11 +322,11 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains the classifier; returns its test metrics (read back if done)."""
   validate(config)
-  with run_dir.RunDir(workdir).locked() as run:  # one process at a time
+  with folder.RunDir(workdir).locked() as run:  # one process at a time
     return _train_and_evaluate(config, run)
 
 
-def _train_and_evaluate(config, run: run_dir.RunDir) -> dict[str, Any]:
+def _train_and_evaluate(config, run: folder.RunDir) -> dict[str, Any]:
   last = config.train.num_steps
   done = metrics_io.last_record(run.path, "test", step=last)
   if done is not None:
@@ -365,7 +366,7 @@ def main(argv):
   print(
     f"Test accuracy {result['accuracy']:.4f} per video, "
     f"{result['block_accuracy']:.4f} per block ({result['num_videos']} "
-    f"videos); results in {FLAGS.workdir}/metrics.jsonl"
+    f"videos); results in {metrics_io.path(FLAGS.workdir)}"
   )
 
 

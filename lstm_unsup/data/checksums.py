@@ -14,8 +14,9 @@ do not match it, which is seen, rather than files that nothing checks.
 """
 
 import hashlib
-import os
 from pathlib import Path
+
+from lstm_unsup import files as files_lib
 
 CHUNK = 1 << 20  # bytes hashed per read
 
@@ -36,20 +37,11 @@ def sidecar(path: Path) -> Path:
   return path.with_name(path.name + ".sha256")
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-  """Writes a temporary file and renames it over `path`: a reader sees the
-  old file or the new one, never part of one."""
-  partial = path.with_name(f"{path.name}.partial{os.getpid()}")
-  with open(partial, "wb") as f:
-    f.write(data)
-  os.replace(partial, path)
-
-
 def write(checksums: Path, files: dict[str, bytes | Path]) -> None:
   """Records the SHA-256 of each file (its bytes, or a path to read) under
   its name in `checksums`, written atomically."""
   text = "".join(f"{sha256(data)}  {name}\n" for name, data in files.items())
-  write_atomically(checksums, text.encode())
+  files_lib.write_atomically(checksums, text)
 
 
 def mismatch(checksums: Path, files: dict[str, bytes | Path]) -> str | None:

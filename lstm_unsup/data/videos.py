@@ -31,6 +31,7 @@ TFDS examples read when cropped. Whatever does not fit raises a DataError
 import argparse
 import dataclasses
 import functools
+import os
 import shutil
 import zipfile
 from collections.abc import Sequence
@@ -287,7 +288,8 @@ def read_folder(folder: Path) -> Videos:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_named(source: str, layout: str, data_dir: str) -> Videos:
+def _load_named(source: str, layout: str, data_dir: str, stamp) -> Videos:
+  del stamp  # a cache key only: the files as they are now
   from lstm_unsup.data import named_videos  # noqa: PLC0415  (imports this)
 
   if source == "clips":
@@ -319,8 +321,27 @@ def load(source, *, layout: str = "auto", data_dir: str = "data") -> Videos:
     text = str(source)
     if text != "clips" and not text.startswith("tfds:"):
       text = str(Path(text).resolve())
-    return _load_named(text, layout, str(data_dir))
+    return _load_named(text, layout, str(data_dir), stamp(text))
   return from_array(source, layout)
+
+
+def stamp(source: str) -> tuple:
+  """The path, size and time of every file of a local source (() for
+  others): with it in their keys, caches read a folder again once a file in
+  it was added, removed or changed."""
+  if not os.path.exists(source):
+    return ()
+  found = [source]
+  if os.path.isdir(source):
+    found = sorted(
+      os.path.join(top, name)
+      for top, _, names in os.walk(source)
+      for name in names
+    )
+  return tuple(
+    (path, info.st_size, info.st_mtime_ns)
+    for path, info in ((p, os.stat(p)) for p in found)
+  )
 
 
 def check_fits(videos: Videos, num_frames: int, size: int) -> None:

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization, traverse_util
 
+from lstm_unsup import files as files_lib
 from lstm_unsup.data import checksums
 from lstm_unsup.sequence import data
 
@@ -45,7 +46,7 @@ def save(model, path: str) -> None:
   folder.mkdir(parents=True, exist_ok=True)
   checksums.write(folder / CHECKSUMS, files)
   for name, blob in files.items():
-    checksums.write_atomically(folder / name, blob)
+    files_lib.write_atomically(folder / name, blob)
 
 
 def load(cls, path: str):

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_unsup import checkpoint, classifier, models
+from lstm_unsup import classifier, models
+from lstm_unsup.run import checkpoints, opening
 
 B, T, D, H, C = 3, 5, 16, 8, 4
 
@@ -29,7 +30,7 @@ def _frames(seed=0):
 
 def test_seeded_lstm_is_the_checkpointed_encoder_exactly(quick_run):
   config, workdir = quick_run  # a composite trained by train_and_evaluate
-  run_config, encoder = classifier.encoder_of_run(workdir)
+  run_config, encoder = opening.encoder_of_run(workdir)
   mcfg = classifier.ClassifierConfig(
     num_classes=C, **classifier.architecture_of(run_config)
   )
@@ -38,7 +39,7 @@ def test_seeded_lstm_is_the_checkpointed_encoder_exactly(quick_run):
   x = jax.random.uniform(jax.random.key(1), (2, 4, D_run))
   fresh = model.init(jax.random.key(0), x)["params"]
   seeded = classifier.seed_from_encoder(fresh, encoder)
-  params = checkpoint.restore_params(workdir)
+  params = checkpoints.restore_params(workdir)
   saved = params["encoder"]
   flat_ours = jax.tree_util.tree_leaves_with_path(seeded["lstm"])
   flat_saved = jax.tree_util.tree_leaves_with_path(saved)

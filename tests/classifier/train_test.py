@@ -7,10 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import checkpoint
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.data import labelled
+from lstm_unsup.run import checkpoints
 
 
 def _quick(tmp_path, **changes):
@@ -35,7 +35,7 @@ def test_fine_tuning_all_weights_or_only_the_readout(
   mcfg, params = train_classifier.fit(config, train, test.num_classes)
   assert mcfg.peepholes and mcfg.hidden == 32  # the encoder's architecture
   fresh = train_classifier.init_params(config, mcfg, train.feature_dim)
-  encoder = checkpoint.restore_params(workdir)["encoder"]
+  encoder = checkpoints.restore_params(workdir)["encoder"]
   same = jax.tree.leaves(jax.tree.map(np.array_equal, params["lstm"], encoder))
   assert all(same) == (finetune == "readout")
   assert not np.array_equal(

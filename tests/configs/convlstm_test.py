@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from lstm_unsup import (
-  checkpoint,
-  classifier,
-  config_lib,
-  eval,
-  features,
-  metrics_io,
-)
+from lstm_unsup import config_lib, eval, features
 from lstm_unsup.configs import convlstm_composite, convlstm_future
+from lstm_unsup.run import metrics_io, opening
 from tests.conftest import train_quick
 
 
@@ -27,7 +21,7 @@ def test_a_conv_composite_trains_evaluates_and_encodes(conv_run):
   assert test["step"] == config.train.num_steps
   assert 0 < test["future_ce"] < 2000 and 0 < test["reconstruct_ce"] < 2000
   # The checkpoint holds convolutions, and evaluates to the same numbers.
-  _, _, params = checkpoint.load_run(workdir)
+  _, _, params = opening.load_run(workdir)
   k, p = config.model.conv_kernel, config.model.patch_size
   G = 4 * config.model.hidden
   assert params["encoder"]["layer_0"]["w_input"].shape == (k, k, p * p, G)
@@ -47,7 +41,7 @@ def test_a_conv_composite_trains_evaluates_and_encodes(conv_run):
 def test_a_classifier_is_not_seeded_from_a_conv_run(conv_run):
   _, workdir = conv_run
   with pytest.raises(ValueError, match="ConvLSTM encoder"):
-    classifier.encoder_of_run(workdir)
+    opening.encoder_of_run(workdir)
 
 
 @pytest.mark.parametrize("scale", ["quick", "cpu", "paper"])

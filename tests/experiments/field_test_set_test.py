@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_unsup import checkpoint, evaluation
+from lstm_unsup import evaluation
 from lstm_unsup.data import test_sets
+from lstm_unsup.run import opening
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SEQUENCES = 12  # scored: the file's first ones
@@ -42,7 +43,7 @@ def _table2(workdir, test_set, *prefix):
 def _rescored(cell_dir, sequences):
   """The future cross entropy of the cell's last checkpoint on `sequences`,
   computed here."""
-  config, model, params = checkpoint.load_run(str(cell_dir))
+  config, model, params = opening.load_run(str(cell_dir))
   evaluator = evaluation.Evaluator(config, model, "test", sequences=sequences)
   return evaluator.evaluate(params)["future_ce"]
 

@@ -1,5 +1,5 @@
 """Tests for checkpoints that survive damage, full disks and other models
-(lstm_unsup/checkpoint.py)."""
+(lstm_unsup/checkpoints.py)."""
 
 import errno
 import gc
@@ -16,14 +16,8 @@ import orbax.checkpoint as ocp
 import pytest
 from etils import epath
 
-from lstm_unsup import (
-  checkpoint,
-  input_pipeline,
-  metrics_io,
-  models,
-  run_dir,
-  train,
-)
+from lstm_unsup import input_pipeline, models, train
+from lstm_unsup.run import checkpoints, folder, metrics_io
 from tests.train_test import _quick
 
 # Orbax leaves the reads of a damaged checkpoint's other arrays pending;
@@ -49,7 +43,7 @@ def _copy(quick_run, tmp_path) -> str:
 
 
 def _manager(workdir: str, keep: int = 3):
-  return run_dir.RunDir(workdir).checkpoint_manager(keep)
+  return folder.RunDir(workdir).checkpoint_manager(keep)
 
 
 def _largest_file(folder: Path) -> Path:
@@ -107,8 +101,8 @@ def test_damaged_latest_checkpoint_is_reported_and_training_resumes_from_the_one
   assert _steps(workdir) == ["4", "8"]
   jax.tree.map(
     np.testing.assert_array_equal,
-    checkpoint.restore_state(straight),
-    checkpoint.restore_state(workdir),
+    checkpoints.restore_state(straight),
+    checkpoints.restore_state(workdir),
   )
   timeless = lambda w: [  # noqa: E731
     {k: v for k, v in r.items() if k != "steps_per_sec"}
@@ -131,12 +125,12 @@ def test_each_kind_of_damage_is_detected(
   workdir = _copy(quick_run, tmp_path)
   damage(Path(workdir, "checkpoints", "8"))
   mngr = _manager(workdir)
-  step, state = checkpoint.restore_latest(mngr, quick_state)
+  step, state = checkpoints.restore_latest(mngr, quick_state)
   assert step == 4 and int(state.step) == 4
   assert _steps(workdir) == ["4"]  # 8 was moved aside
-  with pytest.raises(checkpoint.CheckpointError, match=symptom):
+  with pytest.raises(checkpoints.CheckpointError, match=symptom):
     damage(Path(workdir, "checkpoints", "4"))
-    checkpoint.restore_latest(_manager(workdir), state)
+    checkpoints.restore_latest(_manager(workdir), state)
   assert _steps(workdir) == ["4"]  # nothing good left: nothing is moved
 
 
@@ -162,8 +156,8 @@ def test_restoring_into_another_shape_names_the_parameter(
   workdir = _copy(quick_run, tmp_path)
   config = _quick(tmp_path)
   config.model[field] = value
-  with pytest.raises(checkpoint.MismatchError, match=message):
-    checkpoint.restore_latest(_manager(workdir), _state(config))
+  with pytest.raises(checkpoints.MismatchError, match=message):
+    checkpoints.restore_latest(_manager(workdir), _state(config))
   assert _steps(workdir) == ["4", "8"]  # a mismatch is not damage
 
 
@@ -173,7 +167,9 @@ def _fill_disk_at(step: int, monkeypatch) -> None:
   real = epath.Path.write_text
 
   def write_text(self, *args, **kwargs):
-    if f"{step}{checkpoint.TMP_MARK}" in str(self) and self.name == "_METADATA":
+    if (
+      f"{step}{checkpoints.TMP_MARK}" in str(self) and self.name == "_METADATA"
+    ):
       raise OSError(errno.ENOSPC, "No space left on device", str(self))
     return real(self, *args, **kwargs)
 
@@ -187,13 +183,13 @@ def test_full_disk_during_a_save_fails_clearly_and_keeps_the_previous(
   workdir = str(tmp_path / "run")
   _fill_disk_at(8, monkeypatch)
   with pytest.raises(
-    checkpoint.CheckpointError,
+    checkpoints.CheckpointError,
     match=r"checkpoint 8 .* the disk is full\. The last complete checkpoint "
     r"\(step 4\) is intact",
   ):
     train.train_and_evaluate(config, workdir)
   assert _steps(workdir) == ["4"]  # and no temporary folder is left
-  assert int(checkpoint.restore_state(workdir)["step"]) == 4
+  assert int(checkpoints.restore_state(workdir)["step"]) == 4
 
 
 @pytest.fixture
@@ -213,32 +209,32 @@ def tiny_disk(tmp_path):
 def test_a_really_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_disk):
   config = _quick(tmp_path)  # each checkpoint takes 2 MB of the 3
   workdir = str(tiny_disk / "run")
-  with pytest.raises(checkpoint.CheckpointError, match="the disk is full"):
+  with pytest.raises(checkpoints.CheckpointError, match="the disk is full"):
     train.train_and_evaluate(config, workdir)
   assert _steps(workdir) == ["4"]
-  assert int(checkpoint.restore_state(workdir)["step"]) == 4
+  assert int(checkpoints.restore_state(workdir)["step"]) == 4
 
 
 def test_a_state_with_a_nan_is_never_saved(tmp_path):
   mngr = _manager(str(tmp_path))
   good = {"params": {"w": np.ones(3, np.float32)}, "step": np.int32(1)}
-  checkpoint.save(mngr, 1, good)
+  checkpoints.save(mngr, 1, good)
   bad = {"params": {"w": np.array([1, np.nan, 1], np.float32)}, "step": 2}
   with pytest.raises(
     FloatingPointError,
     match="params/w is not finite after step 2; not saving it. The last "
     "good checkpoint is step 1",
   ):
-    checkpoint.save(mngr, 2, bad)
-  checkpoint.finish(mngr)
+    checkpoints.save(mngr, 2, bad)
+  checkpoints.finish(mngr)
   assert mngr.all_steps() == [1]
 
 
 def test_the_number_of_checkpoints_kept_is_configurable(tmp_path):
   mngr = _manager(str(tmp_path), 2)
   for step in range(1, 6):
-    checkpoint.save(mngr, step, {"w": np.full(2, step, np.float32)})
-  checkpoint.finish(mngr)
+    checkpoints.save(mngr, step, {"w": np.full(2, step, np.float32)})
+  checkpoints.finish(mngr)
   assert mngr.all_steps() == [4, 5]
 
 
@@ -247,16 +243,16 @@ def test_checkpoints_without_checksums_still_restore(tmp_path):
   mngr = _manager(str(tmp_path))
   mngr.save(5, args=ocp.args.StandardSave(state))  # as before checksums
   mngr.wait_until_finished()
-  step, restored = checkpoint.restore_latest(mngr, state)
+  step, restored = checkpoints.restore_latest(mngr, state)
   assert step == 5
   np.testing.assert_array_equal(restored["params"]["w"], state["params"]["w"])
 
 
 def test_only_the_training_run_deletes_a_save_in_progress(quick_run, tmp_path):
   workdir = _copy(quick_run, tmp_path)
-  partial = Path(workdir, "checkpoints", f"12{checkpoint.TMP_MARK}")
+  partial = Path(workdir, "checkpoints", f"12{checkpoints.TMP_MARK}")
   partial.mkdir()
-  checkpoint.restore_params(workdir)  # a reader, e.g. eval beside training
+  checkpoints.restore_params(workdir)  # a reader, e.g. eval beside training
   assert partial.exists()
   _manager(workdir)  # the run, restarted after a kill
   deadline = time.monotonic() + 30  # orbax deletes in the background

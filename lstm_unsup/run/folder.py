@@ -16,7 +16,7 @@ removed again. `check` refuses a folder that is not this run's: a file where
 a folder belongs, a damaged config.json or one of another configuration,
 checkpoints without a config, a metrics.jsonl with a damaged line. The
 formats of what it holds are metrics_io.py's (metrics.jsonl) and
-checkpoint.py's (the checkpoints).
+checkpoints.py's (the checkpoints).
 """
 
 import contextlib
@@ -27,13 +27,16 @@ import shlex
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from lstm_unsup import config_lib, metrics_io
+from lstm_unsup import config_lib, files
+from lstm_unsup.data import checksums
+from lstm_unsup.run import metrics_io
 
 CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -41,6 +44,13 @@ FIGURES = "figures"
 LOCK = ".lock"
 FOLDERS = (CHECKPOINTS, FIGURES, metrics_io.TENSORBOARD)
 FILES = (CONFIG, metrics_io.FILENAME)
+# What a finished training run leaves for its user, as main.py lists it.
+RESULTS = (
+  metrics_io.FILENAME,
+  f"{FIGURES}/",
+  f"{CHECKPOINTS}/",
+  f"{metrics_io.TENSORBOARD}/",
+)
 
 
 class WorkdirBusyError(RuntimeError):
@@ -72,6 +82,10 @@ class RunDir:
 
   def figure(self, step: int) -> str:
     return os.path.join(self.path, FIGURES, f"step_{step:07d}.png")
+
+  def is_run(self) -> bool:
+    """Whether the folder holds a run (its config.json)."""
+    return os.path.exists(self.config_path)
 
   def contains(self, path: str) -> bool:
     """Whether `path` lies inside this folder."""
@@ -162,11 +176,24 @@ class RunDir:
           f"{path} is {kind}; move it away, or use another --workdir."
         )
 
-  def read_config(self) -> dict[str, Any] | None:
+  def read_config(self, verify: bool = True) -> dict[str, Any] | None:
     """The run's config.json (None for a new run); ConfigError if it is
-    damaged or holds no config."""
+    damaged, holds no config, or (`verify`) was changed since the run wrote
+    it: its checksum, `config.json.sha256`, no longer matches. Runs from
+    before the checksum are read as they are. The trainer compares the
+    config itself (`check`) and rewrites both."""
     if not os.path.exists(self.config_path):
       return None
+    sums = checksums.sidecar(Path(self.config_path))
+    if verify and os.path.exists(sums):
+      why = checksums.mismatch(sums, {CONFIG: Path(self.config_path)})
+      if why:
+        raise config_lib.ConfigError(
+          f"{why}. A run's config.json is the record of what it trained "
+          "with; restore it (or delete it with its checksum and the "
+          "checkpoints to start over), and set what a command may change "
+          "with that command's flags."
+        )
     try:
       with open(self.config_path, "rb") as f:
         values = json.loads(f.read().decode("utf-8"))
@@ -182,16 +209,20 @@ class RunDir:
     return values
 
   def write_config(self, values: dict[str, Any]) -> None:
+    """Writes config.json, then its checksum (after a crash between the
+    two, readers refuse the run until the training command runs again)."""
     os.makedirs(self.path, exist_ok=True)
     text = json.dumps(values, indent=2, sort_keys=True)
-    metrics_io._write_atomically(self.config_path, text)
+    files.write_atomically(self.config_path, text)
+    sums = checksums.sidecar(Path(self.config_path))
+    checksums.write(sums, {CONFIG: text.encode("utf-8")})
 
   def check(self, config: ml_collections.ConfigDict, resume=True) -> None:
     """Refuses a folder that another configuration made, or that is not
     whole: a run resumes only its own folder, and (`resume`: it keeps the
     records before its checkpoint) not a metrics.jsonl it cannot read."""
     self.check_layout()
-    before = self.read_config()
+    before = self.read_config(verify=False)  # compared field by field
     checkpoints = self.checkpoints
     if (
       before is None and os.path.isdir(checkpoints) and os.listdir(checkpoints)

@@ -2,7 +2,7 @@
 
 A checkpoint holds the whole training state (step, parameters, optimiser
 state) under `workdir/checkpoints/<step>` (whose manager
-`run_dir.RunDir.checkpoint_manager` opens). Orbax writes each one to a
+`folder.RunDir.checkpoint_manager` opens). Orbax writes each one to a
 temporary folder and renames it when complete, so a kill never leaves a
 half-written checkpoint as the latest (leftover temporary folders are
 deleted when the next run opens the folder). On top of orbax:
@@ -31,10 +31,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from lstm_unsup import config_lib, models, run_dir
+from lstm_unsup.run import folder
 
 PyTree = Any
 TMP_MARK = ".orbax-checkpoint-tmp"
+CORRUPT = "corrupt_checkpoints"  # where damaged checkpoints are moved
 _saving = weakref.WeakKeyDictionary()  # manager -> step of its last save
 
 
@@ -230,9 +231,7 @@ def _move_aside(mngr, step: int) -> None:
   """Moves a damaged checkpoint to workdir/corrupt_checkpoints/."""
   source = os.path.join(mngr.directory, str(step))
   parent = os.path.dirname(str(mngr.directory))
-  target = os.path.join(
-    parent, "corrupt_checkpoints", f"{step}-{time.time():.0f}"
-  )
+  target = os.path.join(parent, CORRUPT, f"{step}-{time.time():.0f}")
   os.makedirs(os.path.dirname(target), exist_ok=True)
   shutil.move(source, target)
   logging.warning("Moved damaged checkpoint %d to %s.", step, target)
@@ -246,7 +245,7 @@ def restore_params(workdir: str, step: int | None = None) -> PyTree:
 
 def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
   """The whole saved state (step, params, opt_state) as nested dicts."""
-  run = run_dir.RunDir(workdir)
+  run = folder.RunDir(workdir)
   run.check_layout()
   if not os.path.isdir(run.checkpoints):
     raise FileNotFoundError(f"No checkpoint under {workdir}/checkpoints.")
@@ -266,14 +265,3 @@ def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
     return restored
   mngr.close()
   raise CheckpointError(f"No readable checkpoint under {workdir}: {errors}.")
-
-
-def load_run(workdir: str, params: bool = True):
-  """(config, model, params) of a run's latest checkpoint; params is None
-  when `params` is False (the config and model alone)."""
-  values = run_dir.RunDir(workdir).read_config()
-  if values is None:
-    raise FileNotFoundError(f"{workdir}/config.json not found: not a run.")
-  config = config_lib.from_dict(values)
-  restored = restore_params(workdir) if params else None
-  return config, models.build_model(config.model), restored

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from lstm_unsup import metrics_io
+from lstm_unsup.run import metrics_io
 
 
 def test_a_torn_last_line_is_dropped_and_truncation_rewrites_the_rest(tmp_path):

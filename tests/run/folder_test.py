@@ -1,4 +1,4 @@
-"""Tests of the run folder (lstm_unsup/run_dir.py): one process at a time
+"""Tests of the run folder (lstm_unsup/folder.py): one process at a time
 holds it, a second one is refused before it touches anything, and a folder
 that is not this run's is refused before any compute."""
 
@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from lstm_unsup import checkpoint, config_lib, eval, features, run_dir, train
+from lstm_unsup import config_lib, eval, features, train
 from lstm_unsup.configs import composite
+from lstm_unsup.run import checkpoints, folder
 from tests.train_test import _quick
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
 import sys
-from lstm_unsup import run_dir
-with run_dir.RunDir(sys.argv[1]).locked():
+from lstm_unsup.run import folder
+with folder.RunDir(sys.argv[1]).locked():
   print("locked", flush=True)
   sys.stdin.read()  # until the test closes it
 """
@@ -57,14 +58,14 @@ def _listing(folder: Path) -> dict:
 
 def test_a_held_workdir_refuses_training_and_is_left_untouched(tmp_path):
   workdir = tmp_path / "run"
-  (workdir / "checkpoints" / f"3{checkpoint.TMP_MARK}").mkdir(parents=True)
+  (workdir / "checkpoints" / f"3{checkpoints.TMP_MARK}").mkdir(parents=True)
   (workdir / "metrics.jsonl").write_text(
     '{"step": 1, "split": "train", "loss": 1.0}\n'
   )
   with _held(workdir) as holder:
     before = _listing(workdir)
     start = time.monotonic()
-    with pytest.raises(run_dir.WorkdirBusyError) as error:
+    with pytest.raises(folder.WorkdirBusyError) as error:
       train.train_and_evaluate(_quick(tmp_path), str(workdir))
     assert time.monotonic() - start < 20
     assert _listing(workdir) == before  # the save in progress is still there
@@ -81,9 +82,9 @@ def test_eval_and_a_feature_export_into_the_run_wait_for_the_lock(
   shutil.copytree(quick_run[1], workdir)
   inside = os.path.join(workdir, "features.npy")
   with _held(workdir):
-    with pytest.raises(run_dir.WorkdirBusyError):
+    with pytest.raises(folder.WorkdirBusyError):
       eval.evaluate_run(workdir)
-    with pytest.raises(run_dir.WorkdirBusyError):
+    with pytest.raises(folder.WorkdirBusyError):
       features.export(workdir, "test", "", inside, "h")
     # Features written elsewhere only read the run: no lock needed.
     outside = str(tmp_path / "features.npy")
@@ -98,7 +99,7 @@ def test_the_lock_dies_with_its_holder(tmp_path):
   with _held(workdir) as holder:
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
-    with run_dir.RunDir(str(workdir)).locked() as run:
+    with folder.RunDir(str(workdir)).locked() as run:
       assert run.path == str(workdir)
   assert os.listdir(workdir) == []  # the lock file goes with the lock
 
@@ -106,8 +107,8 @@ def test_the_lock_dies_with_its_holder(tmp_path):
 def test_a_failed_start_leaves_no_new_workdir_and_keeps_an_old_one(tmp_path):
   new, old = tmp_path / "new", tmp_path / "old"
   old.mkdir()
-  for folder in (new, old):
-    with pytest.raises(KeyError), run_dir.RunDir(str(folder)).locked():
+  for path in (new, old):
+    with pytest.raises(KeyError), folder.RunDir(str(path)).locked():
       raise KeyError("a failure during start-up")
   assert not new.exists() and old.exists() and not os.listdir(old)
 
@@ -154,13 +155,13 @@ def _workdir_with(tmp_path, files: dict) -> str:
 def test_a_workdir_that_is_not_this_runs_is_refused(tmp_path, files, message):
   workdir = _workdir_with(tmp_path, files)
   with pytest.raises(config_lib.ConfigError, match=message):
-    run_dir.RunDir(workdir).check(composite.get_config("quick"))
+    folder.RunDir(workdir).check(composite.get_config("quick"))
 
 
 def test_a_file_as_workdir_is_refused(tmp_path):
   (tmp_path / "run").write_text("")
   with pytest.raises(config_lib.ConfigError, match="is a file"):
-    with run_dir.RunDir(str(tmp_path / "run")).locked():
+    with folder.RunDir(str(tmp_path / "run")).locked():
       pass
 
 
@@ -171,7 +172,7 @@ def test_resumable_changes_and_new_fields_do_not_block_a_resume(tmp_path):
   workdir = _workdir_with(tmp_path, {"config.json": json.dumps(values)})
   config.train.num_steps = 100
   config.train.skip_nonfinite = True
-  run_dir.RunDir(workdir).check(config)
+  folder.RunDir(workdir).check(config)
   assert os.listdir(workdir) == ["config.json"]
 
 
@@ -186,9 +187,9 @@ def test_a_patches_run_from_before_cut_aware_splits_keeps_its_split(tmp_path):
   assert not config_lib.from_dict(values).data.split_at_cuts
   workdir = _workdir_with(tmp_path, {"config.json": json.dumps(values)})
   with pytest.raises(config_lib.ConfigError, match="split_at_cuts"):
-    run_dir.RunDir(workdir).check(config)
+    folder.RunDir(workdir).check(config)
   config.data.split_at_cuts = False
-  run_dir.RunDir(workdir).check(config)
+  folder.RunDir(workdir).check(config)
   # A Moving MNIST run is not touched: the field means nothing to it.
   values = composite.get_config("quick").to_dict()
   del values["data"]["split_at_cuts"]
@@ -196,7 +197,7 @@ def test_a_patches_run_from_before_cut_aware_splits_keeps_its_split(tmp_path):
 
 
 def test_a_failed_config_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
-  run = run_dir.RunDir(str(tmp_path))
+  run = folder.RunDir(str(tmp_path))
   run.write_config({"seed": 0})
 
   def fail(*args):
@@ -205,5 +206,6 @@ def test_a_failed_config_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
   monkeypatch.setattr(os, "replace", fail)
   with pytest.raises(OSError):
     run.write_config({"seed": 1, "more": "x" * 1000})
-  assert run.read_config() == {"seed": 0}
-  assert os.listdir(tmp_path) == ["config.json"]  # no temporary file left
+  assert run.read_config() == {"seed": 0}  # and its checksum still matches
+  # No temporary file left.
+  assert sorted(os.listdir(tmp_path)) == ["config.json", "config.json.sha256"]

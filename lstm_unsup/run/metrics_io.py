@@ -1,6 +1,6 @@
 """A run's metrics.jsonl: one JSON record per line, appended as training
 goes, mirrored to TensorBoard event files when tensorboardX is installed
-(no TensorFlow). `run_dir.RunDir` says where it lives.
+(no TensorFlow). `folder.RunDir` says where it lives.
 
 A kill at any moment leaves it readable: a shortened file is written to a
 temporary file and renamed over the old one, and a last line torn by a kill
@@ -19,26 +19,19 @@ from typing import Any
 
 from absl import logging
 
+from lstm_unsup import files
+
 FILENAME = "metrics.jsonl"
 TENSORBOARD = "tensorboard"  # the folder of the event files
 
 
+def path(workdir: str) -> str:
+  """Where a run's metrics.jsonl is."""
+  return os.path.join(workdir, FILENAME)
+
+
 class MetricsError(ValueError):
   """A line of metrics.jsonl is not a record; the message names it."""
-
-
-def _write_atomically(path: str, text: str) -> None:
-  """Writes `text` to `path` through a temporary file and a rename."""
-  partial = f"{path}.partial{os.getpid()}"
-  try:
-    with open(partial, "w") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(partial, path)
-  finally:
-    if os.path.exists(partial):
-      os.remove(partial)
 
 
 def read_metrics(workdir: str, damaged: str = "skip") -> list[dict[str, Any]]:
@@ -147,7 +140,7 @@ class MetricWriter:
     if not os.path.exists(self._path):
       return
     if step < 0:
-      _write_atomically(self._path, "")
+      files.write_atomically(self._path, "")
       return
     records = _records(self._workdir, damaged="refuse")
     kept = [
@@ -155,7 +148,7 @@ class MetricWriter:
     ]
     text = b"".join(kept)
     if len(text) != os.path.getsize(self._path):
-      _write_atomically(self._path, text.decode("utf-8"))
+      files.write_atomically(self._path, text.decode("utf-8"))
 
   def close(self) -> None:
     if self._tb is not None:
