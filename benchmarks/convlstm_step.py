@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from absl import flags
 
 from benchmarks import train_step
-from lstm_unsup import errors, grids, lstm
+from lstm_unsup import cli, grids, lstm
 
 PATCH = 4
 GRID = (16, 16, PATCH * PATCH)  # 64x64 grey frames in 4x4 patches
@@ -237,4 +237,4 @@ if __name__ == "__main__":
   flags.DEFINE_string(
     "output", "runs/bench_convlstm_step.json", "JSON results."
   )
-  errors.run_main(main)
+  cli.run_main(main)

@@ -25,7 +25,7 @@ import optax
 from absl import flags
 from flax import linen as nn
 
-from lstm_unsup import errors
+from lstm_unsup import cli
 from lstm_unsup.data import moving_mnist, paste, reference_loop
 from lstm_unsup.data.digits import load_digits
 
@@ -162,4 +162,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("repeats", 21, "Timed batches per generator (median).")
   flags.DEFINE_string("source", "auto", "Digit source.")
   flags.DEFINE_bool("skip_train_step", False, "Do not time a training step.")
-  errors.run_main(main)
+  cli.run_main(main)

@@ -45,7 +45,7 @@ from absl import flags
 
 from benchmarks import train_step as bench
 from experiments import paper_numbers
-from lstm_unsup import errors
+from lstm_unsup import cli
 
 IMPLS = ("ours", "ours_bf16", "ours_peepholes", "torch")
 FIELDS = {
@@ -498,4 +498,4 @@ if __name__ == "__main__":
     "child", "", "Internal: kind:impl to run in this process."
   )
   flags.DEFINE_string("output", "runs/gpu_paper_scale.json", "JSON results.")
-  errors.run_main(main)
+  cli.run_main(main)

@@ -21,7 +21,7 @@ import types
 from absl import flags
 
 from benchmarks import train_step as bench
-from lstm_unsup import errors
+from lstm_unsup import cli
 
 FLAGS = flags.FLAGS
 GIB = 2**30
@@ -170,4 +170,4 @@ if __name__ == "__main__":
   flags.DEFINE_list("impls", ["ours", "torch"], "Implementations.")
   flags.DEFINE_string("child", "", "Internal: the implementation to measure.")
   flags.DEFINE_string("output", "runs/bench_memory.json", "JSON results.")
-  errors.run_main(main)
+  cli.run_main(main)

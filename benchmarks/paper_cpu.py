@@ -30,7 +30,7 @@ from absl import flags
 
 from benchmarks import train_step as bench
 from experiments import results  # noqa: F401 (reads the commit at start)
-from lstm_unsup import errors
+from lstm_unsup import cli
 from lstm_unsup.run import checkpoints, metrics_io
 
 FLAGS = flags.FLAGS
@@ -173,4 +173,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("hidden", 2048, "Units per LSTM (2048: the paper's).")
   flags.DEFINE_string("workdir", "runs/paper_cpu", "Where the runs go.")
   flags.DEFINE_string("output", "runs/paper_cpu.json", "JSON results.")
-  errors.run_main(main)
+  cli.run_main(main)

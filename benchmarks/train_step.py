@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from lstm_unsup import errors, losses, train
+from lstm_unsup import cli, losses, train
 from lstm_unsup.configs import composite
 from lstm_unsup.optim import fused_adam
 
@@ -563,4 +563,4 @@ if __name__ == "__main__":
     "(no ratio is printed then).",
   )
   flags.DEFINE_string("output", "runs/bench_train_step.json", "JSON results.")
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

@@ -36,8 +36,8 @@ import numpy as np
 from absl import flags
 
 from experiments import figures as paper_figures
-from experiments import paper_numbers, results, table2
-from lstm_unsup import errors, figures, input_pipeline, models
+from experiments import paper_numbers, results, table2, tables
+from lstm_unsup import cli, figures, input_pipeline, models
 from lstm_unsup.configs import convlstm_composite, default
 from lstm_unsup.run import folder, opening
 
@@ -144,13 +144,13 @@ def build_table(
       "parameters": count_parameters(config),
       "frame": f"{config.data.image_size}x{config.data.image_size}",
       "batch_size": config.train.batch_size,
-      "steps": table2._stats([c.get("step") for c in cells]),
-      "wall_seconds": table2._stats([c.get("wall_seconds") for c in cells]),
+      "steps": tables.spread([c.get("step") for c in cells]),
+      "wall_seconds": tables.spread([c.get("wall_seconds") for c in cells]),
       "shi_2015_ce": paper_numbers.SHI_2015[m.cell]["ce"],
       "openstl_sse": paper_numbers.OPENSTL[m.cell]["sse"],
     }
     for key in METRICS:
-      entry[key] = table2._stats([c.get(f"future_{key}") for c in cells])
+      entry[key] = tables.spread([c.get(f"future_{key}") for c in cells])
     table["rows"].append(entry)
   return table
 
@@ -232,7 +232,7 @@ def to_markdown(table: dict) -> str:
         table2._minutes(r["wall_seconds"]),
       ]
     )
-  lines += table2._markdown_table(header, body)
+  lines += tables.markdown(header, body, drop_empty=True)
   lines += ["", _NOTE]
   return "\n".join(lines) + "\n"
 
@@ -287,4 +287,4 @@ if __name__ == "__main__":
   flags.DEFINE_list(
     "override", [], "Config fields of every cell: model.hidden=8,... ."
   )
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

@@ -29,7 +29,7 @@ import numpy as np
 from absl import flags
 
 from experiments import paper_numbers, results, table3
-from lstm_unsup import errors
+from lstm_unsup import cli
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import default
 from lstm_unsup.data import labelled
@@ -244,4 +244,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer(
     "classifier_steps", 0, "Training steps per classifier; 0: the scale's."
   )
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

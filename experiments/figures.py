@@ -30,7 +30,7 @@ from absl import flags
 from PIL import Image
 
 from experiments import table2
-from lstm_unsup import errors, evaluation, figures, input_pipeline, lstm, models
+from lstm_unsup import cli, evaluation, figures, input_pipeline, lstm, models
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, test_sets
 from lstm_unsup.run import opening
@@ -312,4 +312,4 @@ if __name__ == "__main__":
     "A trained 1-layer composite run (e.g. runs/composite_cpu) to use for "
     "Figs 7, 9 and 10 instead of the Table 2 one.",
   )
-  errors.run_main(main)
+  cli.run_main(main)

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import flags  # noqa: E402
 
-from lstm_unsup import errors, losses  # noqa: E402
+from lstm_unsup import cli, losses  # noqa: E402
 from lstm_unsup.run import folder, metrics_io  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -93,4 +93,4 @@ if __name__ == "__main__":
     "workdir", None, "A training run's workdir.", required=True
   )
   flags.DEFINE_string("output", "", "PNG path (default: workdir/curves.png).")
-  errors.run_main(main)
+  cli.run_main(main)

@@ -18,7 +18,7 @@ and the last input frame repeated for every future frame.
 import numpy as np
 from ml_collections import config_flags
 
-from lstm_unsup import errors, input_pipeline, losses
+from lstm_unsup import cli, input_pipeline, losses
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "A config file.")
 
@@ -78,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  errors.run_main(main)
+  cli.run_main(main)

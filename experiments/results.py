@@ -39,7 +39,7 @@ import sys
 
 from absl import flags
 
-from lstm_unsup import errors
+from lstm_unsup import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pages whose results blocks are checked, relative to ROOT.
@@ -264,4 +264,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_bool("update", False, "Rewrite the blocks from their JSON.")
-  errors.run_main(main)
+  cli.run_main(main)

@@ -29,7 +29,7 @@ import numpy as np
 from absl import flags
 
 from experiments import results, timeseries
-from lstm_unsup import errors
+from lstm_unsup import cli
 from lstm_unsup.sequence import SequenceAutoencoder
 
 CANDIDATES = (  # fixed in advance, smallest first
@@ -299,4 +299,4 @@ if __name__ == "__main__":
     [],
     f"A subset of the classification sets: {timeseries.DATASETS}.",
   )
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

@@ -47,11 +47,10 @@ import shutil
 import time
 from typing import Any
 
-import numpy as np
 from absl import flags, logging
 
-from experiments import paper_numbers, results
-from lstm_unsup import errors, eval, input_pipeline, losses, train
+from experiments import paper_numbers, results, tables
+from lstm_unsup import cli, eval, input_pipeline, losses, train
 from lstm_unsup.configs import default
 from lstm_unsup.run import metrics_io, record
 
@@ -239,17 +238,6 @@ def _train_cell(config, workdir: str) -> dict:
   return dict(result, **seconds)
 
 
-def _stats(values):
-  values = [v for v in values if v is not None]
-  if not values:
-    return None
-  return {
-    "mean": float(np.mean(values)),
-    "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-    "seeds": values,
-  }
-
-
 def build_table(
   scale: str,
   workdir: str,
@@ -306,19 +294,19 @@ def build_table(
       if setup is None or (row.num_layers == 2 and setup["layers"] != 2):
         table["setup"][column] = _setup(config)  # the paper's rows: 2 layers
       entry[column] = {
-        key: _stats([c.get(f"future_{key}") for c in cells])
+        key: tables.spread([c.get(f"future_{key}") for c in cells])
         for key in (unit, "sse", "ssim", "psnr", f"{unit}_teacher_forced")
       }
-      entry[column]["reconstruct_" + unit] = _stats(
+      entry[column]["reconstruct_" + unit] = tables.spread(
         [c.get(f"reconstruct_{unit}") for c in cells]
       )
       entry[column]["steps"] = config.train.num_steps
       if train_seconds:  # steps reached within the time budget
-        entry[column]["steps"] = _stats([c.get("step") for c in cells])
-        entry[column]["train_seconds"] = _stats(
+        entry[column]["steps"] = tables.spread([c.get("step") for c in cells])
+        entry[column]["train_seconds"] = tables.spread(
           [c.get("train_seconds") for c in cells]
         )
-      entry[column]["wall_seconds"] = _stats(  # resumed cells: part only
+      entry[column]["wall_seconds"] = tables.spread(  # resumed cells: part only
         [c["wall_seconds"] for c in cells if "resumed_after_step" not in c]
       )
       paper = paper_numbers.TABLE2.get(row.paper_row or row.name, {})
@@ -394,17 +382,6 @@ def _seeds(stat, digits=1) -> str:
   if stat is None or len(stat.get("seeds", ())) < 2:
     return "-"
   return ", ".join(f"{v:.{digits}f}" for v in stat["seeds"])
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-  """A Markdown table without the columns that hold no value in any row."""
-  keep = [0] + [
-    i for i in range(1, len(header)) if any(row[i] != "-" for row in rows)
-  ]
-  lines = ["| " + " | ".join(header[i] for i in keep) + " |"]
-  lines.append("|" + "---|" * len(keep))
-  lines += ["| " + " | ".join(row[i] for i in keep) + " |" for row in rows]
-  return lines
 
 
 def _caption(table: dict, column: str, setup: dict) -> list[str]:
@@ -543,7 +520,9 @@ def to_markdown(table: dict) -> str:
       lines.append("")
     lines += _caption(table, column, setup)
     lines.append("")
-    lines += _markdown_table(header, _rows(table, column, show_difference))
+    lines += tables.markdown(
+      header, _rows(table, column, show_difference), drop_empty=True
+    )
     lines += ["", _NOTES[column]]
   return "\n".join(lines) + "\n"
 
@@ -596,4 +575,4 @@ if __name__ == "__main__":
   flags.DEFINE_bool(
     "discard_checkpoints", False, "Delete each cell's checkpoints when done."
   )
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

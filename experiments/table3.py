@@ -32,11 +32,10 @@ Scales:
 import dataclasses
 import os
 
-import numpy as np
 from absl import flags
 
-from experiments import paper_numbers, results, table2
-from lstm_unsup import classifier, errors
+from experiments import paper_numbers, results, table2, tables
+from lstm_unsup import classifier, cli
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.configs import default
@@ -139,14 +138,6 @@ def classifier_config(
   return config
 
 
-def _stats(values):
-  return {
-    "mean": float(np.mean(values)),
-    "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-    "seeds": [float(v) for v in values],
-  }
-
-
 def build_table(scale: str, workdir: str, rows=(), seeds=()):
   """Pretrains, trains and evaluates every cell (or reads it back)."""
   unknown = set(rows) - {row.name for row in ROWS}
@@ -179,7 +170,7 @@ def build_table(scale: str, workdir: str, rows=(), seeds=()):
         )
         cell = os.path.join(workdir, "table3", row.name, column, f"s{seed}")
         results.append(train_classifier.train_and_evaluate(config, cell))
-      entry[column] = _stats([100 * r["accuracy"] for r in results])
+      entry[column] = tables.spread([100 * r["accuracy"] for r in results])
       entry[column]["train_videos"] = results[0]["num_train_videos"]
       seconds += sum(r["wall_seconds"] for r in results)
     entry["minutes"] = seconds / 60
@@ -259,4 +250,4 @@ if __name__ == "__main__":
   flags.DEFINE_string("workdir", "runs/table3", "Where every run goes.")
   flags.DEFINE_list("rows", [], "Only these rows (default: all).")
   flags.DEFINE_list("seeds", [], "Only these seeds (default: the scale's).")
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

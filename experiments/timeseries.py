@@ -48,8 +48,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from experiments import results
-from lstm_unsup import errors
+from experiments import results, tables
+from lstm_unsup import cli
 from lstm_unsup.sequence import SequenceAutoencoder, data
 
 DATASETS = (  # every classification set that the aeon 1.x wheel ships
@@ -299,10 +299,8 @@ def locate_anomaly(train, series, labels, settings, seeds) -> list[dict]:
 def markdown(rows: list[dict], columns: dict) -> str:
   """A Markdown table: one column per header, its cell made by a function
   of the row."""
-  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-  for row in rows:
-    lines.append("| " + " | ".join(f(row) for f in columns.values()) + " |")
-  return "\n".join(lines)
+  cells = [[f(row) for f in columns.values()] for row in rows]
+  return "\n".join(tables.markdown(list(columns), cells))
 
 
 CLASSIFICATION_COLUMNS = {
@@ -456,4 +454,4 @@ if __name__ == "__main__":
   flags.DEFINE_list(
     "datasets", [], f"A subset of the classification sets: {DATASETS}."
   )
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))

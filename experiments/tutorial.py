@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from lstm_unsup import errors
+from lstm_unsup import cli
 from lstm_unsup.lstm import LSTM
 
 UNITS = 100
@@ -180,4 +180,4 @@ FLAGS = flags.FLAGS
 if __name__ == "__main__":
   flags.DEFINE_integer("steps", 400, "Adam steps for each toy model.")
   flags.DEFINE_integer("seed", 0, "Seed of the initial parameters.")
-  errors.run_main(main)
+  cli.run_main(main)

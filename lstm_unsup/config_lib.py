@@ -13,7 +13,7 @@ from typing import Any
 
 import ml_collections
 
-from lstm_unsup import input_pipeline, models
+from lstm_unsup import checks, input_pipeline, models
 from lstm_unsup.configs import default
 from lstm_unsup.data import digits, moving_mnist, splits, videos
 from lstm_unsup.optim import optimizers
@@ -55,10 +55,7 @@ def _get(config, field: str) -> Any:
 
 def _choice(config, field: str, choices) -> None:
   value = _get(config, field)
-  if value not in choices:
-    raise ConfigError(
-      f"config.{field}={value!r} is not one of {tuple(choices)}."
-    )
+  checks.check_choice(value, choices, f"config.{field}", ConfigError)
 
 
 def _positive(config, *fields: str, allow_zero: bool = False) -> None:

@@ -17,7 +17,7 @@ run.
 
 from absl import flags
 
-from lstm_unsup import config_lib, errors, evaluation, models
+from lstm_unsup import cli, config_lib, evaluation, models
 from lstm_unsup.run import checkpoints, folder, opening, record
 
 
@@ -98,4 +98,4 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
   define_flags()
-  errors.run_main(main)
+  cli.run_main(main)

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from lstm_unsup import errors, input_pipeline
+from lstm_unsup import cli, input_pipeline
 from lstm_unsup.data import videos as videos_lib
-from lstm_unsup.data.digits import DataError
+from lstm_unsup.data.errors import DataError
 from lstm_unsup.run import folder, opening
 
 WHICH = ("h", "c", "state")
@@ -196,4 +196,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  errors.run_main(main)
+  cli.run_main(main)

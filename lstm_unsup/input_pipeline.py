@@ -27,6 +27,7 @@ from lstm_unsup import models
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import moving_mnist, patches, splits, test_sets
 from lstm_unsup.data import videos as videos_lib
+from lstm_unsup.data.errors import DataError
 
 DATASETS = ("moving_mnist", "patches")  # what config.data.dataset may be
 
@@ -118,9 +119,6 @@ def split_frames(config, frames_BxNxHxW: np.ndarray):
   flat = frames_BxNxHxW.reshape(B, N, -1)
   T = config.data.num_input_frames
   return flat[:, :T], flat[:, T:]
-
-
-DataError = digits_lib.DataError
 
 
 def check_values(array: np.ndarray, what: str, binary: bool) -> None:

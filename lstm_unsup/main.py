@@ -15,7 +15,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import errors, evaluation, train
+from lstm_unsup import cli, evaluation, train
 from lstm_unsup.run import folder
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -48,4 +48,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  errors.run_main(main, interrupted=STARTUP_INTERRUPTED)
+  cli.run_main(main, interrupted=STARTUP_INTERRUPTED)

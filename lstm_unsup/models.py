@@ -42,7 +42,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lstm_unsup import grids, losses, lstm
+from lstm_unsup import checks, grids, losses, lstm
 
 Array = jax.Array
 DECODER_SETS = {
@@ -100,7 +100,7 @@ class ModelConfig:
 
   def __post_init__(self):
     for field, choices in CHOICES.items():
-      _check_choice(field, getattr(self, field), choices)
+      checks.check_choice(getattr(self, field), choices, f"model.{field}")
     for field in ("conv_kernel", "patch_size"):
       if getattr(self, field) < 1:
         raise ValueError(
@@ -247,11 +247,6 @@ class Decoder(nn.Module):
 
 def _at_least_float32(x: Array) -> Array:
   return x.astype(jnp.promote_types(x.dtype, jnp.float32))
-
-
-def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
-  if value not in choices:
-    raise ValueError(f"Unknown {field} {value!r}; choose one of {choices}.")
 
 
 def matmul_dtype(config: ModelConfig) -> Any:

@@ -89,25 +89,7 @@ def make_loss_fn(config, model):
 
 
 def build_optimizer(config) -> optax.GradientTransformation:
-  o = config.optim
-  if o.name == "adam":
-    return optimizers.build_optimizer(
-      "adam",
-      learning_rate=o.learning_rate,
-      clip_norm=o.clip_norm,
-      warmup_steps=o.warmup_steps,
-      decay_steps=o.decay_steps,
-      native=o.native,
-    )
-  extra = {"rms_decay": o.rms_decay} if o.name == "rmsprop_momentum" else {}
-  return optimizers.build_optimizer(
-    o.name,
-    learning_rate=o.learning_rate,
-    momentum=o.momentum,
-    l2=o.l2,
-    clip=o.update_clip,
-    **extra,
-  )
+  return optimizers.from_config(config.optim)
 
 
 def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):

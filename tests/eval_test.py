@@ -11,7 +11,7 @@ import pytest
 import lstm_unsup
 from lstm_unsup import eval, features, input_pipeline, train
 from lstm_unsup.configs import patches
-from lstm_unsup.data.digits import DataError
+from lstm_unsup.data.errors import DataError
 from lstm_unsup.run import opening, record
 
 

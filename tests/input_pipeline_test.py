@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from lstm_unsup import input_pipeline
 from lstm_unsup.data import digits
+from lstm_unsup.data.errors import DataError
 
 SETTINGS = settings(
   max_examples=200,
@@ -75,7 +76,7 @@ def test_sequences_are_accepted_exactly_when_well_formed(frames):
   try:
     input_pipeline.check_sequences(_tiny_config(), frames, "the set")
     accepted = True
-  except input_pipeline.DataError as e:
+  except DataError as e:
     assert str(e).startswith("the set"), e
     accepted = False
   assert accepted == _acceptable(frames, need=2)
@@ -91,7 +92,7 @@ def test_batches_are_accepted_exactly_when_well_formed(inputs, output):
   try:
     input_pipeline.check_batch(_tiny_config(output), inputs, future, "batch")
     accepted = True
-  except input_pipeline.DataError:
+  except DataError:
     accepted = False
   ok = inputs.shape == (2, 1, 4) and (
     inputs.dtype == np.uint8
@@ -112,7 +113,7 @@ def test_batches_are_accepted_exactly_when_well_formed(inputs, output):
 def test_digit_pools_are_valid_or_refused(images, labels):
   try:
     pool = digits._make_digits(images, labels, "train", "files", "test file")
-  except digits.DataError as e:
+  except DataError as e:
     assert str(e).startswith("test file"), e
     return
   assert pool.images_Nx28x28.shape == (len(labels), 28, 28) and len(labels)
@@ -133,5 +134,5 @@ def test_digit_pools_are_valid_or_refused(images, labels):
   ],
 )
 def test_each_problem_is_named(frames, message):
-  with pytest.raises(input_pipeline.DataError, match=message):
+  with pytest.raises(DataError, match=message):
     input_pipeline.check_sequences(_tiny_config(), frames, "the set")

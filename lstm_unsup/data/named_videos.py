@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from lstm_unsup.data import digits
+from lstm_unsup.data.errors import DataError, DataUnavailableError
 from lstm_unsup.data.videos import (
-  DataError,
-  DataUnavailableError,
   Videos,
   make_videos,
   read_video_file,

@@ -28,7 +28,8 @@ import re
 
 import numpy as np
 
-from lstm_unsup.data.videos import DataError, Videos
+from lstm_unsup.data.errors import DataError
+from lstm_unsup.data.videos import Videos
 
 SPLITS = ("train", "valid", "test")
 HOWS = ("auto", "video", "time")

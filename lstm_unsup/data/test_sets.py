@@ -33,10 +33,10 @@ from absl import logging
 from lstm_unsup.data import checksums
 from lstm_unsup.data.digits import (
   DEFAULT_DATA_DIR,
-  DataError,
   check_download_possible,
   load_digits,
 )
+from lstm_unsup.data.errors import DataError
 from lstm_unsup.data.moving_mnist import BOUNCES, generate
 
 TEST_SEED = 42  # the authors' global seed (lstm_combo.py)

@@ -41,10 +41,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from lstm_unsup.data import digits
-
-DataError = digits.DataError
-DataUnavailableError = digits.DataUnavailableError
+from lstm_unsup.data.errors import DataError, DataUnavailableError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg")
 VIDEO_SUFFIXES += (".mpeg", ".wmv", ".flv", ".ogv", ".gif")
@@ -374,9 +371,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--layout", default="auto", choices=LAYOUTS)
   parser.add_argument("--copy_clips", help="a folder to copy the clips into")
   args = parser.parse_args(argv)
-  from lstm_unsup import errors  # noqa: PLC0415  (the command's reporting)
+  from lstm_unsup import cli  # noqa: PLC0415  (the command's reporting)
 
-  errors.run_reporting_errors(_run, args)
+  cli.run_reporting_errors(_run, args)
 
 
 def _run(args) -> None:

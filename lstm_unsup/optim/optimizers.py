@@ -386,3 +386,31 @@ def build_optimizer(name: str, **kwargs: Any) -> optax.GradientTransformation:
     return _BUILDERS[name](**kwargs)
   except TypeError as e:  # unknown keyword
     raise ValueError(f"bad arguments for optimizer {name!r}: {e}") from e
+
+
+def from_config(optim: Any) -> optax.GradientTransformation:
+  """The optimiser that a `config.optim` (a ConfigDict or a dict) names,
+  with its fields: the one reading of those fields, for the trainer and the
+  classifier. Fields a config lacks take their defaults here."""
+  optim = dict(optim)
+  name = optim["name"]
+  if name == "adam":
+    return build_optimizer(
+      "adam",
+      learning_rate=optim["learning_rate"],
+      clip_norm=optim["clip_norm"],
+      warmup_steps=optim.get("warmup_steps", 0),
+      decay_steps=optim.get("decay_steps", 0),
+      native=optim.get("native", True),
+    )
+  extra = {}
+  if name == "rmsprop_momentum":
+    extra["rms_decay"] = optim.get("rms_decay", 0.95)
+  return build_optimizer(
+    name,
+    learning_rate=optim["learning_rate"],
+    momentum=optim["momentum"],
+    l2=optim["l2"],
+    clip=optim["update_clip"],
+    **extra,
+  )

@@ -24,7 +24,7 @@ import numpy as np
 
 from lstm_unsup import files
 from lstm_unsup.data import patches, splits
-from lstm_unsup.data.digits import DataError
+from lstm_unsup.data.errors import DataError
 
 DATA_SPLIT = "data_split.json"
 TIMING = "wall_seconds.json"

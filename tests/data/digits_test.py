@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lstm_unsup.data import digits
-from lstm_unsup.data.digits import DataUnavailableError, load_digits
+from lstm_unsup.data.digits import load_digits
+from lstm_unsup.data.errors import DataError, DataUnavailableError
 
 
 @pytest.fixture(autouse=True)
@@ -195,13 +196,13 @@ def test_truncated_npz_is_named_with_what_to_do(tmp_path):
   _write_fake_npz(tmp_path)
   path = tmp_path / "mnist.npz"
   path.write_bytes(path.read_bytes()[:3000])
-  with pytest.raises(digits.DataError, match=r"mnist.npz is damaged.*again"):
+  with pytest.raises(DataError, match=r"mnist.npz is damaged.*again"):
     load_digits("files", "train", str(tmp_path))
 
 
 def test_npz_without_the_keras_keys_is_named(tmp_path):
   np.savez(tmp_path / "mnist.npz", images=np.zeros((2, 28, 28), np.uint8))
-  with pytest.raises(digits.DataError, match="not in the Keras layout"):
+  with pytest.raises(DataError, match="not in the Keras layout"):
     load_digits("files", "test", str(tmp_path))
 
 
@@ -223,7 +224,7 @@ def test_malformed_digit_arrays_are_refused(tmp_path, x_test, message):
     x_test=x_test,
     y_test=np.arange(len(x_test)),
   )
-  with pytest.raises(digits.DataError, match=message):
+  with pytest.raises(DataError, match=message):
     load_digits("files", "test", str(tmp_path))
 
 
@@ -237,5 +238,5 @@ def test_truncated_gzipped_idx_is_named(tmp_path):
   _write_idx(tmp_path / "x.gz", x_train)
   data = (tmp_path / "x.gz").read_bytes()
   (tmp_path / "x.gz").write_bytes(data[: len(data) // 2])
-  with pytest.raises(digits.DataError, match="x.gz is damaged"):
+  with pytest.raises(DataError, match="x.gz is damaged"):
     digits.read_idx(tmp_path / "x.gz")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lstm_unsup.data import patches, splits
-from lstm_unsup.data.digits import DataError, DataUnavailableError
+from lstm_unsup.data.errors import DataError, DataUnavailableError
 from lstm_unsup.data.patches import make_source, patch_sequences
 
 

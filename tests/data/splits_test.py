@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lstm_unsup.data import splits, videos
+from lstm_unsup.data.errors import DataError
 from lstm_unsup.data.splits import Rule
-from lstm_unsup.data.videos import DataError
 
 
 def _videos(lengths, names=None):

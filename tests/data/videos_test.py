@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from lstm_unsup.data import digits, moving_mnist, named_videos, videos
-from lstm_unsup.data.videos import DataError, DataUnavailableError
+from lstm_unsup.data.errors import DataError, DataUnavailableError
 
 av = pytest.importorskip("av")
 

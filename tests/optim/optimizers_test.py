@@ -275,3 +275,25 @@ def test_build_optimizer_names_and_errors():
     optimizers.build_optimizer("paper", momentum=1.0)
   with pytest.raises(ValueError, match="bad arguments"):
     optimizers.build_optimizer("paper", clip_norm=1.0)
+
+
+@pytest.mark.parametrize("name", optimizers.NAMES)
+def test_from_config_reads_the_fields_the_trainer_and_classifier_share(name):
+  from lstm_unsup.configs import classifier, default
+
+  params = {"w": jnp.ones((3,)), "bias": jnp.ones((3,))}
+  grads = {"w": jnp.array([1.0, -2.0, 0.5]), "bias": jnp.full((3,), 0.3)}
+  for config in (default.get_config("quick"), classifier.get_config("quick")):
+    config.optim.name = name
+    o = dict(config.optim)
+    got = optimizers.from_config(config.optim)
+    if name == "adam":
+      want = optimizers.adam(o["learning_rate"], o["clip_norm"])
+    else:
+      hp = dict(momentum=o["momentum"], l2=o["l2"], clip=o["update_clip"])
+      builder = getattr(optimizers, name.replace("paper", "paper_momentum"))
+      want = builder(learning_rate=o["learning_rate"], **hp)
+    a, _ = got.update(grads, got.init(params), params)
+    b, _ = want.update(grads, want.init(params), params)
+    for k in params:
+      np.testing.assert_array_equal(a[k], b[k])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lstm_unsup import errors, eval, features, train
+from lstm_unsup import cli, eval, features, train
 from lstm_unsup.config_lib import ConfigError
 from lstm_unsup.configs import composite, patches
 from lstm_unsup.run import record
@@ -45,7 +45,7 @@ def patch_run(tmp_path_factory):
 
 
 def _one_line(error: Exception) -> str:
-  line = errors.one_line(error, (), "")
+  line = cli.one_line(error, (), "")
   assert line is not None and "\n" not in line
   return line
 

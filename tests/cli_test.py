@@ -1,6 +1,6 @@
 """Tests of how every command line reports a user's error
-(lstm_unsup/errors.py): one line on stderr and exit status 1, through
-`errors.run_main`; a bug keeps its traceback."""
+(lstm_unsup/cli.py): one line on stderr and exit status 1, through
+`cli.run_main`; a bug keeps its traceback."""
 
 import ast
 import os
@@ -15,7 +15,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from lstm_unsup import errors
+from lstm_unsup import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--config=lstm_unsup/configs/composite.py:quick"
@@ -139,7 +139,7 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
 SCRIPT = """
 import json
 from absl import flags
-from lstm_unsup import errors
+from lstm_unsup import cli
 
 def main(argv):
   if flags.FLAGS.what == "typo":  # the script's own check of its arguments
@@ -148,7 +148,7 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_string("what", "typo", "")
-  errors.run_main(main, checks=(ValueError,))
+  cli.run_main(main, checks=(ValueError,))
 """
 
 
@@ -192,15 +192,15 @@ def test_every_command_line_reports_through_run_main():
       continue  # a module, not a command
     name = str(path.relative_to(ROOT))
     if name in PENDING:
-      assert "errors.run_main" not in calls, f"{name}: remove it from PENDING"
+      assert "cli.run_main" not in calls, f"{name}: remove it from PENDING"
       continue
-    assert "errors.run_main" in calls, f"{name} does not call errors.run_main"
+    assert "cli.run_main" in calls, f"{name} does not call cli.run_main"
     checked += 1
   assert checked >= 15
 
 
 def test_every_reported_error_type_exists():
-  for module, name, label in errors.REPORTED:
+  for module, name, label in cli.REPORTED:
     kind = getattr(__import__(module, fromlist=[name]), name)
     assert issubclass(kind, BaseException) and label, (module, name)
 
@@ -210,13 +210,13 @@ def test_run_main_reports_a_user_error_in_one_line(tmp_path):
   script.write_text(
     textwrap.dedent(
       """
-      from lstm_unsup import errors
-      from lstm_unsup.data.digits import DataError
+      from lstm_unsup import cli
+      from lstm_unsup.data.errors import DataError
 
       def main(argv):
         raise DataError("The videos have shape (2, 3); expected (B, T, H, W).")
 
-      errors.run_main(main)
+      cli.run_main(main)
       """
     )
   )
