@@ -45,7 +45,7 @@ from absl import flags
 
 from benchmarks import train_step as bench
 from experiments import paper_numbers
-from lstm_unsup import cli
+from lstm_unsup import cli, training_step
 
 IMPLS = ("ours", "ours_bf16", "ours_peepholes", "torch")
 FIELDS = {
@@ -150,21 +150,21 @@ def speed(args, impl: str) -> dict:
 
 
 def _ours_trainer(args):
-  from lstm_unsup import evaluation, models, train  # noqa: PLC0415
+  from lstm_unsup import evaluation, models  # noqa: PLC0415
 
   config = _config(args, "ours")
   model = models.build_model(config.model)
-  mesh = train.make_mesh(1)
+  mesh = training_step.make_mesh(1)
   inputs, future = bench.random_batch(args.batch)
   # The same initial weights as _initial_params (same key), made on device.
-  state = train.create_train_state(config, model, inputs, future, mesh)
-  step_fn = train.make_train_step(config, model, mesh)
+  state = training_step.create_train_state(config, model, inputs, future, mesh)
+  step_fn = training_step.make_train_step(config, model, mesh)
   evaluator = evaluation.Evaluator(config, model, "valid")
   holder = [state]
 
   def train_step(inputs, future):
     holder[0], metrics = step_fn(
-      holder[0], *train.shard_batch(mesh, inputs, future)
+      holder[0], *training_step.shard_batch(mesh, inputs, future)
     )
     return metrics["loss"]
 

@@ -21,7 +21,7 @@ import types
 from absl import flags
 
 from benchmarks import train_step as bench
-from lstm_unsup import cli
+from lstm_unsup import cli, training_step
 
 FLAGS = flags.FLAGS
 GIB = 2**30
@@ -34,14 +34,14 @@ def _peak_rss_bytes() -> int:
 def _ours(H: int, B: int, layers: int, inputs, future):
   """Our training step as `lstm_unsup.main` builds it (and nothing else kept
   on the host), and XLA's own account of its memory."""
-  from lstm_unsup import models, train  # noqa: PLC0415
+  from lstm_unsup import models  # noqa: PLC0415
 
   config = bench.composite_config(H, B, layers, peepholes=True)
   model = models.build_model(config.model)
-  mesh = train.make_mesh(1)
-  state = train.create_train_state(config, model, inputs, future, mesh)
-  step = train.make_train_step(config, model, mesh)
-  batch = train.shard_batch(mesh, inputs, future)
+  mesh = training_step.make_mesh(1)
+  state = training_step.create_train_state(config, model, inputs, future, mesh)
+  step = training_step.make_train_step(config, model, mesh)
+  batch = training_step.shard_batch(mesh, inputs, future)
   stats = step.compile(state, *batch).memory_analysis()  # compiled once
   xla = {
     "arguments": stats.argument_size_in_bytes,

@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from lstm_unsup import cli, losses, train
+from lstm_unsup import cli, losses, train, training_step
 from lstm_unsup.configs import composite
 from lstm_unsup.optim import fused_adam
 
@@ -160,10 +160,10 @@ def composite_config(H: int, B: int, num_layers: int = 1, **model_fields):
 def ours(H: int, B: int, inputs, future, num_layers: int = 1, **model_fields):
   config = composite_config(H, B, num_layers, **model_fields)
   model = train.models.build_model(config.model)
-  mesh = train.make_mesh(1)
-  state = train.create_train_state(config, model, inputs, future, mesh)
-  step = train.make_train_step(config, model, mesh)
-  batch = train.shard_batch(mesh, inputs, future)
+  mesh = training_step.make_mesh(1)
+  state = training_step.create_train_state(config, model, inputs, future, mesh)
+  step = training_step.make_train_step(config, model, mesh)
+  batch = training_step.shard_batch(mesh, inputs, future)
   holder = [state]
 
   def run():

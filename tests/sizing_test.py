@@ -5,14 +5,20 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import config_lib, input_pipeline, models, sizing, train
+from lstm_unsup import (
+  config_lib,
+  input_pipeline,
+  models,
+  sizing,
+  training_step,
+)
 from lstm_unsup.configs import composite, future_conditional
 from tests.train_test import _quick
 
 
 def _estimate(config, num_devices=1):
   model = models.build_model(config.model)
-  tx = train.build_optimizer(config)
+  tx = training_step.build_optimizer(config)
   return sizing.estimate(config, model, tx, num_devices)
 
 
@@ -37,14 +43,16 @@ def test_the_estimate_is_what_xla_compiles(tmp_path, get_config, changes):
   model = models.build_model(config.model)
   digits = input_pipeline.load_train_digits(config)
   batch = input_pipeline.train_batch(config, digits, 1)
-  mesh = train.make_mesh(1)
-  state = train.create_train_state(config, model, *batch, mesh)
+  mesh = training_step.make_mesh(1)
+  state = training_step.create_train_state(config, model, *batch, mesh)
   params = sum(x.nbytes for x in jax.tree.leaves(state.params))
   assert estimate.parameters == estimate.gradients == params
   opt = sum(x.nbytes for x in jax.tree.leaves(state.opt_state))
   assert estimate.optimiser == opt  # the real init, counted exactly
-  step = train.make_train_step(config, model, mesh)
-  xla = step.compile(state, *train.shard_batch(mesh, *batch)).memory_analysis()
+  step = training_step.make_train_step(config, model, mesh)
+  xla = step.compile(
+    state, *training_step.shard_batch(mesh, *batch)
+  ).memory_analysis()
   frames = sum(np.asarray(a).nbytes for a in batch)
   whole = sum(x.nbytes for x in jax.tree.leaves(state))  # and the step
   assert xla.argument_size_in_bytes == whole + params + frames
@@ -76,7 +84,7 @@ def test_a_model_that_cannot_fit_is_refused_with_its_estimate(monkeypatch):
     sizing, "available_memory", lambda devices: (2**30, "the host (CPU)")
   )
   model = models.build_model(config.model)
-  tx = train.build_optimizer(config)
+  tx = training_step.build_optimizer(config)
   devices = jax.devices()[:1]
   with pytest.raises(sizing.TooLargeError) as error:
     sizing.check_fits(config, model, tx, devices)

@@ -12,7 +12,14 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_unsup import config_lib, guards, input_pipeline, models, train
+from lstm_unsup import (
+  config_lib,
+  guards,
+  input_pipeline,
+  models,
+  train,
+  training_step,
+)
 from lstm_unsup.configs import composite, default, future_conditional
 from lstm_unsup.run import checkpoints, folder, metrics_io
 
@@ -90,10 +97,10 @@ def _one_step(config, mesh):
   model = models.build_model(config.model)
   digits = input_pipeline.load_train_digits(config)
   batch = input_pipeline.train_batch(config, digits, 1)
-  state = train.create_train_state(config, model, *batch, mesh)
+  state = training_step.create_train_state(config, model, *batch, mesh)
   params0 = jax.tree.map(np.asarray, state.params)
-  step = train.make_train_step(config, model, mesh)
-  state, metrics = step(state, *train.shard_batch(mesh, *batch))
+  step = training_step.make_train_step(config, model, mesh)
+  state, metrics = step(state, *training_step.shard_batch(mesh, *batch))
   return params0, state, metrics
 
 
@@ -101,7 +108,7 @@ def test_golden_values_after_one_step(tmp_path):
   # If this fails after an intended change to the model, data or optimiser,
   # update the numbers; otherwise something changed what a run computes.
   config = _quick(tmp_path)
-  _, state, metrics = _one_step(config, train.make_mesh())
+  _, state, metrics = _one_step(config, training_step.make_mesh())
   np.testing.assert_allclose(float(metrics["loss"]), GOLDEN_LOSS, rtol=1e-4)
   np.testing.assert_allclose(
     float(metrics["grad_norm"]), GOLDEN_GRAD_NORM, rtol=1e-3
@@ -115,17 +122,17 @@ GOLDEN_GRAD_NORM = 36.2287
 
 def test_steps_write_the_gradients_over_one_reused_buffer(tmp_path):
   config = _quick(tmp_path)
-  mesh = train.make_mesh(1)
+  mesh = training_step.make_mesh(1)
   model = models.build_model(config.model)
   digits = input_pipeline.load_train_digits(config)
-  step = train.make_train_step(config, model, mesh)
-  state = train.create_train_state(
+  step = training_step.make_train_step(config, model, mesh)
+  state = training_step.create_train_state(
     config, model, *input_pipeline.train_batch(config, digits, 1), mesh
   )
-  loss_fn = train.make_loss_fn(config, model)
+  loss_fn = training_step.make_loss_fn(config, model)
   addresses = []
   for k in range(1, 4):
-    batch = train.shard_batch(
+    batch = training_step.shard_batch(
       mesh, *input_pipeline.train_batch(config, digits, k)
     )
     (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -151,7 +158,7 @@ def test_paper_optimizer_moves_no_weight_more_than_1e4(tmp_path):
   config = _quick(tmp_path, future_conditional.get_config)
   config.optim.name = "paper"
   config.optim.learning_rate = 1.0  # huge steps, still clipped per element
-  params0, state, _ = _one_step(config, train.make_mesh())
+  params0, state, _ = _one_step(config, training_step.make_mesh())
   # The update (the clipped velocity) is at most 1e-4 everywhere...
   velocity = max(
     np.abs(np.asarray(v)).max() for v in jax.tree.leaves(state.opt_state)
@@ -233,7 +240,7 @@ def test_unknown_field_in_a_config_dict_is_named():
 def test_sharded_step_equals_unsharded(tmp_path):
   script = textwrap.dedent(f"""
     import jax, numpy as np
-    from lstm_unsup import train
+    from lstm_unsup import train, training_step
     from lstm_unsup.configs import composite
     assert jax.device_count() == 4, jax.devices()
     config = composite.get_config("quick")
@@ -241,8 +248,8 @@ def test_sharded_step_equals_unsharded(tmp_path):
     config.data.source = "offline"
     config.optim.name = "paper"  # linear in the gradient, unlike Adam
     from tests.train_test import _one_step
-    _, one, m1 = _one_step(config, train.make_mesh(1))
-    _, four, m4 = _one_step(config, train.make_mesh(4))
+    _, one, m1 = _one_step(config, training_step.make_mesh(1))
+    _, four, m4 = _one_step(config, training_step.make_mesh(4))
     bias = four.params["encoder"]["layer_0"]["bias"]
     assert len(bias.sharding.device_set) == 4
     np.testing.assert_allclose(m1["loss"], m4["loss"], rtol=1e-5)
@@ -379,20 +386,20 @@ def test_sigint_asks_to_stop_and_a_second_one_stops_at_once():
 def test_skip_nonfinite_leaves_the_state_of_a_bad_step_unchanged(tmp_path):
   config = _quick(tmp_path)
   config.train.skip_nonfinite = True
-  mesh = train.make_mesh()
+  mesh = training_step.make_mesh()
   model = models.build_model(config.model)
   digits = input_pipeline.load_train_digits(config)
   inputs, future = input_pipeline.train_batch(config, digits, 1)
-  state = train.create_train_state(config, model, inputs, future, mesh)
+  state = training_step.create_train_state(config, model, inputs, future, mesh)
   before = jax.tree.map(np.array, (state.params, state.opt_state))
-  step = train.make_train_step(config, model, mesh)
+  step = training_step.make_train_step(config, model, mesh)
   state, metrics = step(
-    state, *train.shard_batch(mesh, inputs * np.nan, future)
+    state, *training_step.shard_batch(mesh, inputs * np.nan, future)
   )
   assert np.isnan(metrics["loss"]) and int(state.step) == 1
   after = jax.tree.map(np.array, (state.params, state.opt_state))
   jax.tree.map(np.testing.assert_array_equal, before, after)
-  state, metrics = step(state, *train.shard_batch(mesh, inputs, future))
+  state, metrics = step(state, *training_step.shard_batch(mesh, inputs, future))
   assert np.isfinite(metrics["loss"])
   w = state.params["encoder"]["layer_0"]["w_input"]
   assert not np.array_equal(w, before[0]["encoder"]["layer_0"]["w_input"])

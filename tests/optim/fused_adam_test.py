@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from lstm_unsup import input_pipeline, train
+from lstm_unsup import input_pipeline, train, training_step
 from lstm_unsup.configs import composite
 from lstm_unsup.optim import fused_adam, optimizers
 
@@ -114,15 +114,15 @@ def test_train_step_with_kernel_matches_xla(kernel, tmp_path):
   config.data.source = "offline"
   digits = input_pipeline.load_train_digits(config)
   batches = [input_pipeline.train_batch(config, digits, i) for i in range(3)]
-  mesh = train.make_mesh(1)
+  mesh = training_step.make_mesh(1)
   results = {}
   for native in (True, False):
     config.optim.native = native
     model = train.models.build_model(config.model)
-    state = train.create_train_state(config, model, *batches[0], mesh)
-    step = train.make_train_step(config, model, mesh)
+    state = training_step.create_train_state(config, model, *batches[0], mesh)
+    step = training_step.make_train_step(config, model, mesh)
     for batch in batches:
-      state, metrics = step(state, *train.shard_batch(mesh, *batch))
+      state, metrics = step(state, *training_step.shard_batch(mesh, *batch))
     results[native] = state, float(metrics["loss"])
   (s_n, loss_n), (s_x, loss_x) = results[True], results[False]
   assert int(s_n.step) == int(s_x.step) == 3

@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 from etils import epath
 
-from lstm_unsup import input_pipeline, models, train
+from lstm_unsup import input_pipeline, models, train, training_step
 from lstm_unsup.run import checkpoints, folder, metrics_io
 from tests.train_test import _quick
 
@@ -76,11 +76,11 @@ def quick_state(quick_run):
 
 
 def _state(config):
-  mesh = train.make_mesh()
+  mesh = training_step.make_mesh()
   model = models.build_model(config.model)
   digits = input_pipeline.load_train_digits(config)
   batch = input_pipeline.train_batch(config, digits, 0)
-  return train.create_train_state(config, model, *batch, mesh)
+  return training_step.create_train_state(config, model, *batch, mesh)
 
 
 def _steps(workdir: str) -> list[str]:
