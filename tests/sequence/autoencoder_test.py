@@ -1,20 +1,18 @@
 """Tests of SequenceAutoencoder: masking, persistence, errors, the toy."""
 
 import copy
-import hashlib
-import json
-import logging
 
 import jax
 import numpy as np
 import pytest
-from flax import serialization
 from sklearn.base import clone
 
 from lstm_unsup import SequenceAutoencoder
 from lstm_unsup.sequence import network
 
 LENGTHS = (5, 9, 3, 7, 8, 6)
+
+
 F = 2
 
 
@@ -121,74 +119,6 @@ def test_scaling_uses_the_training_steps_only(fitted):
   steps = np.concatenate(_sequences())
   np.testing.assert_allclose(fitted.mean_, steps.mean(0), rtol=1e-5)
   np.testing.assert_allclose(fitted.scale_, steps.std(0), rtol=1e-5)
-
-
-def test_save_and_load_round_trip_exactly(fitted, tmp_path):
-  fitted.save(str(tmp_path / "ae"))
-  loaded = SequenceAutoencoder.load(str(tmp_path / "ae"))
-  assert loaded.get_params() == fitted.get_params()
-  assert loaded.history_ == fitted.history_
-  assert loaded.best_epoch_ == fitted.best_epoch_
-  jax.tree.map(np.testing.assert_array_equal, loaded.params_, fitted.params_)
-  seqs = _sequences(seed=1)
-  for method, args in [
-    ("transform", ()),
-    ("score_samples", ()),
-    ("predict_future", (4,)),
-  ]:
-    np.testing.assert_array_equal(
-      getattr(loaded, method)(seqs, *args), getattr(fitted, method)(seqs, *args)
-    )
-  for a, b in zip(loaded.reconstruct(seqs), fitted.reconstruct(seqs)):
-    np.testing.assert_array_equal(a, b)
-
-
-def test_a_folder_in_the_saved_format_loads(fitted, tmp_path, caplog):
-  """The format, written here by hand: settings.json is plain JSON (a format
-  tag, the constructor's settings, fitted ints, the history) and
-  params.msgpack plain arrays. No module path nor pickled class, so folders
-  saved before the modules moved (lstm_unsup.sequence_*) load unchanged.
-  checksums.sha256 (sha256sum's format) came later: a folder without it
-  loads, with a warning that it was not verified."""
-  fitted.save(str(tmp_path / "saved"))
-  with open(tmp_path / "saved" / "settings.json") as f:
-    saved = json.load(f)
-  assert set(saved) == {"format", "settings", "fitted", "history"}
-  assert saved["format"] == "lstm_unsup.SequenceAutoencoder/1"
-  assert "lstm_unsup" not in json.dumps({**saved, "format": ""})
-  folder = tmp_path / "by_hand"
-  folder.mkdir()
-  settings = {
-    "format": "lstm_unsup.SequenceAutoencoder/1",
-    "settings": fitted.get_params(),  # the constructor's keywords
-    "fitted": {
-      "n_features_in_": F,
-      "future_steps_": 2,
-      "best_epoch_": fitted.best_epoch_,
-    },
-    "history": fitted.history_,
-  }
-  (folder / "settings.json").write_text(json.dumps(settings))
-  arrays = {
-    "params": fitted.params_,
-    "mean": fitted.mean_,
-    "std": fitted.scale_,
-  }
-  blob = serialization.msgpack_serialize(jax.tree.map(np.asarray, arrays))
-  assert blob == (tmp_path / "saved" / "params.msgpack").read_bytes()
-  (folder / "params.msgpack").write_bytes(blob)
-  manifest = (tmp_path / "saved" / "checksums.sha256").read_text()
-  assert manifest == "".join(
-    f"{hashlib.sha256((tmp_path / 'saved' / name).read_bytes()).hexdigest()}"
-    f"  {name}\n"
-    for name in ("settings.json", "params.msgpack")
-  )
-  with caplog.at_level(logging.WARNING):
-    loaded = SequenceAutoencoder.load(str(folder))
-  assert f"{folder} was saved before checksums; not verified" in caplog.text
-  assert loaded.get_params() == fitted.get_params()
-  seqs = _sequences(seed=1)
-  np.testing.assert_array_equal(loaded.transform(seqs), fitted.transform(seqs))
 
 
 def test_seeds_make_fits_reproducible(fitted):
@@ -347,50 +277,11 @@ def test_data_scaled_by_1e_9_gets_the_same_anomaly_scores():
   assert auc > 0.95 and roc_auc_score(is_anomaly, tiny_scores) == auc
 
 
-def _overwrite_8_bytes(path):
-  data = bytearray(path.read_bytes())
-  data[len(data) // 2 : len(data) // 2 + 8] = b"\x00" * 8
-  path.write_bytes(bytes(data))
-
-
-def _edit_settings(folder, **changes):
-  path = folder / "settings.json"
-  saved = json.loads(path.read_text())
-  saved["settings"].update(changes)
-  path.write_text(json.dumps(saved, indent=1))
-
-
-@pytest.mark.parametrize(
-  "damage, file",
-  [
-    (lambda d: _overwrite_8_bytes(d / "params.msgpack"), "params.msgpack"),
-    (lambda d: _edit_settings(d, activation="relu"), "settings.json"),
-    (lambda d: _edit_settings(d, variant="autoencoder"), "settings.json"),
-  ],
-  ids=["8 bytes of params", "activation", "variant"],
-)
-def test_a_changed_or_damaged_save_is_refused_naming_the_file(
-  fitted, tmp_path, damage, file
-):
-  folder = tmp_path / "saved"
-  fitted.save(str(folder))
-  damage(folder)
-  with pytest.raises(ValueError) as e:
-    SequenceAutoencoder.load(str(folder))
-  assert str(e.value).startswith(
-    f"{folder / file} does not match its checksum in checksums.sha256: the "
-    "file was changed or damaged."
-  )
-
-
-def _save_before_checksums(model, folder):
-  model.save(str(folder))
-  (folder / "checksums.sha256").unlink(missing_ok=True)
-
-
 def test_non_finite_parameters_are_refused(fitted, tmp_path):
   nans = copy.copy(fitted)
   nans.params_ = jax.tree.map(lambda a: a * np.nan, fitted.params_)
+  from tests.sequence.saving_test import _save_before_checksums
+
   for folder, save in [
     (tmp_path / "with_checksums", lambda m, d: m.save(str(d))),
     (tmp_path / "without", _save_before_checksums),
@@ -398,48 +289,3 @@ def test_non_finite_parameters_are_refused(fitted, tmp_path):
     save(nans, folder)
     with pytest.raises(ValueError, match="params/decoder_.* holds NaN or inf"):
       SequenceAutoencoder.load(str(folder))
-
-
-@pytest.mark.parametrize(
-  "changes, match",
-  [
-    (dict(activation="swish"), "activation='swish' is not one of"),
-    (dict(variant="vae"), "variant='vae' is not one of"),
-    (dict(units=1.5), "units must be an integer >= 1; got 1.5"),
-    (
-      dict(units=16),
-      r"params/decoder_future/lstm/layer_0/bias is \(32,\) in .* but \(64,\)",
-    ),
-    (dict(variant="autoencoder"), "params/decoder_future/.* is not part of"),
-    (dict(layers=2), r"unknown settings \['layers'\]"),
-  ],
-)
-def test_settings_saved_before_checksums_are_checked(
-  fitted, tmp_path, changes, match
-):
-  """Without a checksum an edit is not seen as such, but settings that the
-  constructor refuses, or that do not fit the parameters, are refused."""
-  folder = tmp_path / "saved"
-  _save_before_checksums(fitted, folder)
-  _edit_settings(folder, **changes)
-  with pytest.raises(ValueError, match=match) as e:
-    SequenceAutoencoder.load(str(folder))
-  assert str(folder / "settings.json") in str(e.value)
-
-
-def test_a_path_that_is_not_a_saved_model_gets_one_clear_error(tmp_path):
-  a_file = tmp_path / "model.msgpack"
-  a_file.write_bytes(b"\x00")
-  with pytest.raises(ValueError, match="is a file, not a folder saved by"):
-    SequenceAutoencoder.load(str(a_file))
-  with pytest.raises(FileNotFoundError, match="does not exist"):
-    SequenceAutoencoder.load(str(tmp_path / "missing"))
-  (tmp_path / "empty").mkdir()
-  with pytest.raises(FileNotFoundError, match="empty/settings.json not found"):
-    SequenceAutoencoder.load(str(tmp_path / "empty"))
-  (tmp_path / "empty" / "settings.json").write_text("{")
-  with pytest.raises(FileNotFoundError, match="empty/params.msgpack not found"):
-    SequenceAutoencoder.load(str(tmp_path / "empty"))
-  (tmp_path / "empty" / "params.msgpack").write_bytes(b"")
-  with pytest.raises(ValueError, match="settings.json is not JSON"):
-    SequenceAutoencoder.load(str(tmp_path / "empty"))

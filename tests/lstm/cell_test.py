@@ -1,5 +1,6 @@
-"""Tests of the LSTM's initialisers: the module's standard default, and the
-paper's U(+-0.01), which every paper config still asks for by name."""
+"""Tests of the cell's initialisers (lstm/cell.py): the module's standard
+default, and the paper's U(+-0.01), which every paper config still asks for
+by name."""
 
 import importlib
 
