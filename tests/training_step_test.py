@@ -14,14 +14,8 @@ from lstm_unsup import (
   models,
   training_step,
 )
-from lstm_unsup.configs import composite, future_conditional
-
-
-def _quick(tmp_path, get_config=composite.get_config):
-  config = get_config("quick")
-  config.data.data_dir = str(tmp_path / "data")
-  config.data.source = "offline"
-  return config
+from lstm_unsup.configs import future_conditional
+from tests.train_test import _quick
 
 
 def _one_step(config, mesh):

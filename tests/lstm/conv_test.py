@@ -10,7 +10,7 @@ import pytest
 
 from lstm_unsup import lstm
 from lstm_unsup.lstm import ConvLSTM, conv, conv_params_from_flax
-from tests.lstm.lstm_test import (
+from tests.lstm.recurrence_test import (
   _all_eqns,
   _assert_trees_close,
   _fed_nothing_grads,

@@ -147,3 +147,25 @@ def test_a_run_from_before_the_config_checksum_still_opens(tmp_path):
   train.train_and_evaluate(config, str(workdir))
   os.remove(workdir / "config.json.sha256")  # as an older version wrote it
   assert eval.evaluate_run(str(workdir))["step"] == 2
+
+
+def test_a_record_from_before_the_fingerprint_is_checked_by_its_split(
+  patch_run, tmp_path
+):
+  config, workdir, source = patch_run
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  path = run / record.DATA_SPLIT
+  values = json.loads(path.read_text())
+  del values["fingerprint"]  # as an older version wrote it
+  path.write_text(json.dumps(values, indent=1))
+  before = path.read_bytes()
+  config = config.copy_and_resolve_references()
+  config.train.num_steps = 3
+  assert train.train_and_evaluate(config, str(run))["steps"] == 3
+  assert path.read_bytes() == before  # resumed, the record as it was
+  values["std"] = [values["std"][0] * 2]  # another source's statistics
+  path.write_text(json.dumps(values, indent=1))
+  config.train.num_steps = 4
+  with pytest.raises(record.RecordError, match="the training std was"):
+    train.train_and_evaluate(config, str(run))
