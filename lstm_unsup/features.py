@@ -18,13 +18,15 @@ encodes each video's first frames. From Python:
 """
 
 import contextlib
+import io
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from lstm_unsup import cli, input_pipeline
+from lstm_unsup import cli, files, input_pipeline
 from lstm_unsup.data import videos as videos_lib
 from lstm_unsup.data.errors import DataError
 from lstm_unsup.run import folder, opening
@@ -150,9 +152,17 @@ def export(
   which: str,
   layout: str = "auto",
 ):
-  """Encodes a fixed set or any videos, saves the features; returns them
-  and a description of what was encoded. Writing into the run's workdir,
-  it holds it (run_dir), as training and `eval` do."""
+  """Encodes a fixed set or any videos, saves the features at
+  `output_path(output)`; returns them and a description of what was
+  encoded. A folder for the output that does not exist is refused before
+  any work. Writing into the run's workdir, it holds it (run_dir), as
+  training and `eval` do."""
+  output = output_path(output)
+  where = os.path.dirname(os.path.abspath(output))
+  if not os.path.isdir(where):
+    raise FileNotFoundError(
+      f"The folder of --output={output} does not exist: make {where} first."
+    )
   run_folder = folder.RunDir(workdir)
   held = (
     run_folder.locked()
@@ -176,8 +186,15 @@ def export(
       what = f"the run's {split or 'test'} set"
     stats = opening.patch_stats(workdir, config)  # as recorded, if any
     feats = encode(run, frames, which=which, stats=stats)
-    np.save(output, feats)
+    buffer = io.BytesIO()
+    np.save(buffer, feats)
+    files.write_atomically(output, buffer.getvalue())
   return feats, what
+
+
+def output_path(output: str) -> str:
+  """Where the features go: `output`, with .npy added as numpy adds it."""
+  return output if output.endswith(".npy") else output + ".npy"
 
 
 def main(argv):
@@ -191,7 +208,7 @@ def main(argv):
     FLAGS.layout,
   )
   print(f"Encoded {what}.")
-  print(f"Wrote features of shape {feats.shape} to {FLAGS.output}")
+  print(f"Wrote features of shape {feats.shape} to {output_path(FLAGS.output)}")
 
 
 if __name__ == "__main__":

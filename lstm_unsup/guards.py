@@ -19,6 +19,16 @@ class NonFiniteError(FloatingPointError):
   """A step's loss or gradient, or the parameters, are not finite."""
 
 
+class DivergedError(FloatingPointError):
+  """The training loss grew far past where it started."""
+
+
+# A finite loss this many times the run's first checked loss has diverged:
+# training lowers a loss, and no run here climbs tenfold and recovers (an
+# untrained composite scores about 555 nats/frame; diverged ones 6e5).
+DIVERGED_FACTOR = 10.0
+
+
 class Interrupted(KeyboardInterrupt):
   """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
 
@@ -49,11 +59,29 @@ class FiniteGuard:
   def __init__(self, skip: bool, mngr):
     self.skip, self.mngr = skip, mngr
     self.checked, self.skipped = 0, 0
+    self.first_loss = None  # the first finite loss checked
 
   def check(self, step_metrics, step: int) -> None:
     if step <= self.checked:
       return
     self.checked = step
+    self._check_finite(step_metrics, step)
+    loss = float(step_metrics["loss"])
+    if not np.isfinite(loss):
+      return  # skipped
+    if self.first_loss is None:
+      self.first_loss = loss
+    elif loss > DIVERGED_FACTOR * abs(self.first_loss):
+      checkpoints.finish(self.mngr)
+      raise DivergedError(
+        f"The training loss is {loss:.4g} at step {step}, over "
+        f"{DIVERGED_FACTOR:g} times the {self.first_loss:.4g} it started "
+        f"at; stopping. The last good checkpoint is step "
+        f"{self.mngr.latest_step()} (nothing was saved after it). Lower "
+        "config.optim.learning_rate, or add config.optim.warmup_steps."
+      )
+
+  def _check_finite(self, step_metrics, step: int) -> None:
     names = {"loss": "training loss", "grad_norm": "gradient norm"}
     for key, what in names.items():
       value = float(step_metrics[key])

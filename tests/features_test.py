@@ -139,3 +139,20 @@ def test_the_shipped_clips_train_and_give_features(tmp_path):
   assert record["how"] == "time" and record["channels"] == 3
   got, what = features.export(workdir, "test", "", str(tmp_path / "f"), "state")
   assert got.shape == (16, 2 * config.model.hidden)
+
+
+def test_the_output_is_where_it_says_and_a_missing_folder_is_refused_first(
+  quick_run, tmp_path, monkeypatch
+):
+  _, workdir = quick_run
+  got, _ = features.export(workdir, "test", "", str(tmp_path / "f"), "h")
+  assert features.output_path(str(tmp_path / "f")) == str(tmp_path / "f.npy")
+  np.testing.assert_array_equal(np.load(tmp_path / "f.npy"), got)
+
+  def no_encoding(*args, **kwargs):
+    raise AssertionError("encoded before the output was checked")
+
+  monkeypatch.setattr(features, "encode", no_encoding)
+  missing = tmp_path / "missing" / "f.npy"
+  with pytest.raises(FileNotFoundError, match="missing does not exist|make"):
+    features.export(workdir, "test", "", str(missing), "h")
