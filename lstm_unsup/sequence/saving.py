@@ -119,8 +119,8 @@ def _from_settings(cls, where: Path, blob: bytes):
 
 def _check_arrays(model, where: Path, settings: Path, params, mean, std):
   """A ValueError naming the array unless the parameters are those of the
-  network the settings describe (names and shapes) and every array is
-  finite, with a scale > 0."""
+  network the settings describe (names, shapes and dtypes) and every array
+  is finite, with a scale of at least float32's smallest normal number."""
   F = model.n_features_in_
   K = max(model.future_steps_, 1)
   shapes = jax.eval_shape(
@@ -150,11 +150,18 @@ def _check_arrays(model, where: Path, settings: Path, params, mean, std):
         f"{where}: {label} is {array.shape} in it but "
         f"{want[name].shape} in the model that {settings} describes."
       )
-    if not np.isfinite(array).all() or (name == "std" and array.min() <= 0):
+    if array.dtype != want[name].dtype:
+      raise ValueError(
+        f"{where}: {label} is {array.dtype} in it but {want[name].dtype} in "
+        f"the model that {settings} describes; refusing it."
+      )
+    # A scale below float32's smallest normal number divides into inf.
+    tiny = np.finfo(np.float32).tiny
+    if not np.isfinite(array).all() or (name == "std" and array.min() < tiny):
       raise ValueError(
         f"{where}: {label} holds NaN or infinite values"
-        f"{' or a scale <= 0' * (name == 'std')}; refusing a model whose "
-        "outputs would be wrong."
+        f"{f' or a scale below {tiny:.3g}' * (name == 'std')}; refusing a "
+        "model whose outputs would be wrong."
       )
 
 

@@ -171,3 +171,56 @@ def test_a_path_that_is_not_a_saved_model_gets_one_clear_error(tmp_path):
   (tmp_path / "empty" / "params.msgpack").write_bytes(b"")
   with pytest.raises(ValueError, match="settings.json is not JSON"):
     SequenceAutoencoder.load(str(tmp_path / "empty"))
+
+
+def _rewrite_arrays(folder, change):
+  """The saved arrays, changed by `change(arrays)`, written back without
+  checksums (as an older save, or a hand that rewrote them)."""
+  path = folder / "params.msgpack"
+  arrays = serialization.msgpack_restore(path.read_bytes())
+  change(arrays)
+  path.write_bytes(serialization.msgpack_serialize(arrays))
+  (folder / "checksums.sha256").unlink()
+
+
+def _first_param(arrays):
+  node = arrays["params"]
+  while isinstance(node, dict):
+    key = sorted(node)[0]
+    parent, node = node, node[key]
+  return parent, key
+
+
+@pytest.mark.parametrize(
+  "change, message",
+  [
+    (lambda a: a.update(mean=a["mean"].astype(bool)), "mean is bool"),
+    (lambda a: a.update(std=np.full_like(a["std"], 1e-45)), "std holds NaN"),
+    (
+      lambda a: (lambda p, k: p.__setitem__(k, p[k].astype(np.complex64)))(
+        *_first_param(a)
+      ),
+      "is complex64 in it but float32",
+    ),
+    (
+      lambda a: (lambda p, k: p.__setitem__(k, p[k].astype(np.float16)))(
+        *_first_param(a)
+      ),
+      "is float16 in it but float32",
+    ),
+    (
+      lambda a: (lambda p, k: p.__setitem__(k, p[k].astype(np.int32)))(
+        *_first_param(a)
+      ),
+      "is int32 in it but float32",
+    ),
+  ],
+)
+def test_saved_arrays_of_another_dtype_or_a_tiny_scale_are_refused(
+  fitted, tmp_path, change, message
+):
+  folder = tmp_path / "ae"
+  fitted.save(str(folder))
+  _rewrite_arrays(folder, change)
+  with pytest.raises(ValueError, match=message):
+    SequenceAutoencoder.load(str(folder))
