@@ -11,7 +11,7 @@ step ahead, as the authors' lstm_combo.py validated only from 4afe54a to
 279ddfa, 30 Dec 2015 to 1 Jan 2016) and saves
 `eval_<split>_teacher_forced.json`. `--mnist_test_seq` also scores the
 field's test set (a path to mnist_test_seq.npy, or tfds). It holds the
-run's workdir while it runs (run_dir): not beside a training of the same
+run's workdir while it runs (run/folder.py): not beside a training of the same
 run.
 """
 

@@ -36,6 +36,9 @@ class Evaluator:
       else sequences
     )
     self.frame_shape = tuple(self.sequences.shape[2:])
+    # What the set is, in words, for every result (named once, not at each
+    # evaluation: for patches it reads the source's description).
+    self.name = input_pipeline.eval_set_name(config, split, len(self.sequences))
     self.model_config = models.model_config(config.model)
     self._step = _compiled_eval_step(
       model, self.model_config, config.model.output, self.frame_shape
@@ -70,9 +73,7 @@ class Evaluator:
       result[name] = float(np.mean(curve))
       result[f"{name}_per_frame"] = [float(v) for v in curve]
     result["conditioning"] = models.conditioning(self.model_config, False)
-    result["sequences"] = input_pipeline.eval_set_name(
-      self.config, self.split, len(self.sequences)
-    )
+    result["sequences"] = self.name
     return result
 
   def predict(self, params, count: int, sequences=None):

@@ -155,7 +155,7 @@ def export(
   """Encodes a fixed set or any videos, saves the features at
   `output_path(output)`; returns them and a description of what was
   encoded. A folder for the output that does not exist is refused before
-  any work. Writing into the run's workdir, it holds it (run_dir), as
+  any work. Writing into the run's workdir, it holds it (run/folder.py), as
   training and `eval` do."""
   output = output_path(output)
   where = os.path.dirname(os.path.abspath(output))

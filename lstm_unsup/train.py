@@ -58,7 +58,7 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains (resuming if possible); returns the last validation metrics and
   the final test metrics. What a user hands us is checked before anything
-  is written; the workdir is held (run_dir) until the run ends."""
+  is written; the workdir is held (run/folder.py) until the run ends."""
   config_lib.validate(config)
   mesh = training_step.make_mesh(
     config.train.num_devices, config.train.batch_size
