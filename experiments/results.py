@@ -39,7 +39,7 @@ import sys
 
 from absl import flags
 
-from lstm_unsup import cli
+from lstm_unsup import cli, files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The pages whose results blocks are checked, relative to ROOT.
@@ -115,12 +115,11 @@ def write(workdir: str, stem: str, data: dict, renderer: str) -> str:
     )
   markdown = render(data)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, f"{stem}.json"), "w") as f:
-    json.dump(data, f, indent=2)
-    f.write("\n")
-  with open(os.path.join(workdir, f"{stem}.md"), "w") as f:
-    f.write(markdown)
+  paths = [os.path.join(workdir, f"{stem}.{ext}") for ext in ("md", "json")]
+  files.write_atomically(paths[1], json.dumps(data, indent=2) + "\n")
+  files.write_atomically(paths[0], markdown)
   print(markdown, end="")
+  print(f"Wrote {paths[0]} and {paths[1]}.", file=sys.stderr)
   return markdown
 
 

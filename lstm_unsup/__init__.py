@@ -26,7 +26,26 @@ h_BxHxWxF, H x W is the grid, C its input channels, F the features per
 layer (G = 4 * F) and P = p * p * channels the values of one patch.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+
+class _NoMissingLibtpuNotice(logging.Filter):
+  """Drops jax's INFO notice that libtpu is not installed, which every
+  command printed on a CPU or GPU machine; a TPU that fails to start, and
+  every other notice, still shows."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not (
+      record.levelno <= logging.INFO
+      and message.startswith("Unable to initialize backend 'tpu'")
+      and "libtpu.so: cannot open shared object file" in message
+    )
+
+
+logging.getLogger("jax._src.xla_bridge").addFilter(_NoMissingLibtpuNotice())
 
 
 def encode(run, frames_BxTxHxW, **kwargs):

@@ -9,11 +9,17 @@ traceback. The user's errors are:
     load (a syntax error, an unknown scale, an exception in get_config);
   * the REPORTED errors: a bad config, data file or array, missing data, a
     damaged checkpoint or metrics.jsonl, a workdir in use, a model too
-    large, a diverged run, a file-system error;
+    large, a diverged run, a file-system error, processes that cannot
+    start together (a process lost later: distributed.py's launcher);
   * errors of the `checks` types that the script's own code raises (its
     checks of its arguments: a ValueError naming an unknown table row);
   * a JAX platform that cannot start (JAX_PLATFORMS=cuda without a GPU or
     without JAX's build for it).
+
+A file-system error's line names the file: one whose OSError names none
+(a write's or a flush's: "[Errno 27] File too large", in numba's cache, a
+figure) is named after the one file object open in the code that raised
+it, and "File too large" says what it means (a file-size limit).
 
 Ctrl-C prints one line and exits with status 130 (the training loop's own
 stop saves a checkpoint first and says so, with 128 + the signal number).
@@ -23,11 +29,14 @@ not imported cannot have been raised), so this module stays light.
 """
 
 import functools
+import io
 import os
 import sys
 import traceback
 
 from absl import app, flags
+
+from lstm_unsup import files
 
 # (module, type, label): the first type an error is an instance of names it.
 REPORTED = (
@@ -38,6 +47,7 @@ REPORTED = (
   ("lstm_unsup.data.errors", "DataUnavailableError", "Data unavailable"),
   ("lstm_unsup.run.checkpoints", "CheckpointError", "Checkpoint problem"),
   ("lstm_unsup.run.metrics_io", "MetricsError", "Bad metrics file"),
+  ("lstm_unsup.distributed", "DistributedError", "Processes cannot run"),
   ("builtins", "FloatingPointError", "Training diverged"),
   ("builtins", "OSError", "File error"),  # e.g. a full disk, a read-only one
 )
@@ -73,6 +83,9 @@ def _reporting(fn, checks=()):
     except app.UsageError as e:
       sys.exit(f"Bad usage: {e}")
     except Exception as e:
+      together = sys.modules.get("lstm_unsup.distributed")
+      if together is not None and together.collective_failed(e):
+        together.report_lost_peer(e)  # one line, then the process ends
       line = one_line(e, checks, script)
       if line is None:
         raise  # a bug: its traceback says where
@@ -87,8 +100,36 @@ def one_line(error: Exception, checks=(), script: str = "") -> str | None:
   if label is None and isinstance(error, checks) and _raised_in(error, script):
     label = "Bad argument"
   if label is not None:
-    return f"{label}: {' '.join(str(error).split())}"
+    return f"{label}: {' '.join(_text(error).split())}"
   return _jax_platform(error)
+
+
+def _text(error: Exception) -> str:
+  """The error's message; an OSError's names its file and says what
+  "File too large" means."""
+  if not isinstance(error, OSError) or error.errno is None:
+    return str(error)
+  text = str(error)
+  if error.filename is None and (name := _file_in_use(error)) is not None:
+    text += f": {name!r}"
+  return text + files.advice(error.errno)
+
+
+def _file_in_use(error: BaseException) -> str | None:
+  """The path of the one file object open in the frame that raised
+  `error` (`f` in `with open(p) as f: f.write(data)`), or None."""
+  tb = error.__traceback__
+  if tb is None:
+    return None
+  while tb.tb_next is not None:
+    tb = tb.tb_next
+  names = {
+    value.name
+    for value in tb.tb_frame.f_locals.values()
+    if isinstance(value, io.IOBase)
+    and isinstance(getattr(value, "name", None), str)
+  }
+  return names.pop() if len(names) == 1 else None
 
 
 def _label(error: Exception) -> str | None:

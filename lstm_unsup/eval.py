@@ -12,12 +12,23 @@ step ahead, as the authors' lstm_combo.py validated only from 4afe54a to
 `eval_<split>_teacher_forced.json`. `--mnist_test_seq` also scores the
 field's test set (a path to mnist_test_seq.npy, or tfds). It holds the
 run's workdir while it runs (run/folder.py): not beside a training of the same
-run.
+run. It runs on several processes with the flags of `lstm_unsup.main`
+(docs/distributed.md), each scoring its part of every batch.
 """
 
+import contextlib
+
+import jax
 from absl import flags
 
-from lstm_unsup import cli, config_lib, evaluation, models
+from lstm_unsup import (
+  cli,
+  config_lib,
+  distributed,
+  evaluation,
+  models,
+  training_step,
+)
 from lstm_unsup.run import checkpoints, folder, opening, record
 
 
@@ -41,13 +52,22 @@ def evaluate_run(
   if mnist_test_seq and split == "mnist_test_seq":
     config.eval.mnist_test_seq = mnist_test_seq  # "test" stays the run's own
     config_lib.validate(config)
-  with folder.RunDir(workdir).locked():  # it writes into the run
+  run = folder.RunDir(workdir)
+  writes = distributed.is_writer()  # process 0 of several
+  with run.locked() if writes else contextlib.nullcontext():  # it writes
     state = checkpoints.restore_state(workdir)
     stats = opening.patch_stats(workdir, config)  # as recorded
-    evaluator = evaluation.Evaluator(config, model, split=split, stats=stats)
+    B, count = config.eval.batch_size, jax.device_count()
+    alone = B % count and jax.process_count() == 1  # then one device
+    mesh = training_step.make_mesh(int(alone), B, "eval")
+    evaluator = evaluation.Evaluator(
+      config, model, split=split, stats=stats, mesh=mesh
+    )
     result = evaluator.evaluate(state["params"])
     result["step"] = int(state["step"])  # the checkpoint's training step
-    record.write_json(workdir, record.eval_name(split, teacher_forced), result)
+    if writes:
+      name = record.eval_name(split, teacher_forced)
+      record.write_json(workdir, name, result)
   return result
 
 
@@ -56,10 +76,16 @@ def _print(split: str, result: dict) -> None:
   for key, value in sorted(result.items()):
     if isinstance(value, float):
       print(f"  {key:24s} {value:10.4f}")
+  for key, value in sorted(result.get("mean_baseline", {}).items()):
+    print(f"  {key + ' of the mean':24s} {value:10.4f}")
+  warning = evaluation.worse_than_baseline(result)
+  if warning:
+    print(warning)
 
 
 def main(argv):
   del argv
+  distributed.initialize_from_flags()
   splits = ["test"] + (["mnist_test_seq"] if FLAGS.mnist_test_seq else [])
   for split in splits:
     result = evaluate_run(
@@ -69,7 +95,8 @@ def main(argv):
       FLAGS.mnist_test_seq,
       FLAGS.teacher_forced,
     )
-    _print(split, result)
+    if distributed.is_writer():
+      _print(split, result)
 
 
 FLAGS = flags.FLAGS
@@ -98,4 +125,5 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
   define_flags()
+  distributed.define_flags()
   cli.run_main(main)

@@ -13,9 +13,21 @@ import functools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from lstm_unsup import figures, input_pipeline, losses, metrics, models
+from lstm_unsup import (
+  config_lib,
+  distributed,
+  figures,
+  input_pipeline,
+  losses,
+  metrics,
+  models,
+  training_step,
+)
 
 Array = jax.Array
 
@@ -24,10 +36,24 @@ class Evaluator:
   """Evaluates parameters on one fixed set, batch by batch."""
 
   def __init__(
-    self, config, model, split: str = "valid", sequences=None, stats=None
+    self,
+    config,
+    model,
+    split: str = "valid",
+    sequences=None,
+    stats=None,
+    mesh=None,
   ):
-    """`stats`: a patch run's recorded statistics (default: its source's)."""
+    """`stats`: a patch run's recorded statistics (default: its source's);
+    `mesh`: devices to split each batch over, every process's on several
+    (default: this process's first device)."""
     self.config = config
+    self.mesh = mesh or Mesh(np.asarray(jax.devices()[:1]), ("data",))
+    if config.eval.batch_size % self.mesh.size:
+      raise config_lib.ConfigError(
+        f"config.eval.batch_size={config.eval.batch_size} does not split "
+        f"evenly over {self.mesh.size} devices."
+      )
     self.model = model
     self.split = split
     self.sequences = (
@@ -40,38 +66,61 @@ class Evaluator:
     # evaluation: for patches it reads the source's description).
     self.name = input_pipeline.eval_set_name(config, split, len(self.sequences))
     self.model_config = models.model_config(config.model)
-    self._step = _compiled_eval_step(
-      model, self.model_config, config.model.output, self.frame_shape
+    self._step = _compiled_eval_sums(
+      model, self.model_config, config.model.output, self.frame_shape, self.mesh
     )
     self._display = lambda frames: frames  # to [0, 1] for pictures
     self._stats = None  # patches: the training windows' statistics
+    self._baseline = None  # decoder key -> the mean prediction's score
     if config.data.dataset == "patches":
       self._stats = stats or input_pipeline.patch_source(config).stats
       self._display = self._stats.denormalise
 
-  def _batches(self):
+  def _batches(self, rows: slice = slice(None)):
+    """((inputs, future), mask_B) of each batch, padded to the batch size
+    (one compiled shape); only `rows` of each (a process's part)."""
     B = self.config.eval.batch_size
     N = len(self.sequences)
     for start in range(0, N, B):
       chunk = self.sequences[start : start + B]
       n = len(chunk)
-      if n < B:  # pad the last batch to keep one compiled shape
+      if n < B:
         pad = np.zeros((B - n, *chunk.shape[1:]), chunk.dtype)
         chunk = np.concatenate([chunk, pad])
+      chunk = chunk[rows]
       frames = input_pipeline.model_frames(self.config, chunk, self._stats)
-      yield input_pipeline.split_frames(self.config, frames), np.arange(B) < n
+      mask_B = (np.arange(B) < n)[rows]
+      yield input_pipeline.split_frames(self.config, frames), mask_B
 
   def evaluate(self, params) -> dict:
-    """Metrics averaged over the whole set; `*_per_frame` per lead time."""
+    """Metrics averaged over the whole set; `*_per_frame` per lead time;
+    `mean_baseline`, what predicting every value the set's mean scores.
+    Each process evaluates its rows of each batch; the sums are reduced
+    over all, so every process returns the same numbers."""
     acc = metrics.MetricAccumulator()
-    for (inputs, future), mask_B in self._batches():
-      acc.add(self._step(params, inputs, future), mask_B)
+    moments = self._baseline is None and _Moments()
+    B = self.config.eval.batch_size
+    rows = training_step.batch_rows(self.mesh, B)
+    for (inputs, future), mask_B in self._batches(rows):
+      batch = training_step.shard_batch(
+        self.mesh, inputs, future, mask_B, batch_size=B
+      )
+      acc.add_sums(*self._step(params, *batch))
+      if moments:
+        moments.add(inputs[mask_B], future[mask_B])
+    if moments:
+      moments.reduce()
     unit = losses.METRIC_KEYS[self.config.model.output]
+    if moments:  # the set is fixed: once
+      self._baseline = moments.baselines(self.config.model.output, unit)
     result = {"num_sequences": len(self.sequences)}
     for name, curve in acc.means().items():
       name = name.replace("_loss", f"_{unit}")
       result[name] = float(np.mean(curve))
       result[f"{name}_per_frame"] = [float(v) for v in curve]
+    result["mean_baseline"] = {
+      k: v for k, v in self._baseline.items() if k in result
+    }
     result["conditioning"] = models.conditioning(self.model_config, False)
     result["sequences"] = self.name
     return result
@@ -80,6 +129,7 @@ class Evaluator:
     """(inputs, reconstruction in time order, future, prediction) frames of
     the first `count` sequences of the set (or of `sequences`), in [0, 1]
     for display."""
+    params = jax.device_get(params)  # on this process alone
     if sequences is None:
       (inputs, future), _ = next(self._batches())
     else:
@@ -111,9 +161,34 @@ class Evaluator:
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_eval_step(model, model_config, kind, frame_shape):
-  """The jitted per-frame metrics of one batch (shared by every Evaluator of
-  the same model, so validation and test compile once)."""
+def _compiled_eval_sums(model, model_config, kind, frame_shape, mesh):
+  """The jitted sums over a batch's real sequences of each per-frame metric
+  (K,), and their count, with the batch split over `mesh` and the sums on
+  every device (shared by every Evaluator of the same model and mesh, so
+  validation and test compile once)."""
+  per_frame_fn = _eval_step(model, model_config, kind, frame_shape)
+
+  def sums(params, inputs_BxTxD, future_BxKxD, mask_B):
+    per_frame = per_frame_fn(params, inputs_BxTxD, future_BxKxD)
+    real_Bx1 = mask_B[:, None]
+    totals = {
+      # `where` keeps non-finite values of padded rows out of the sums.
+      k: jnp.sum(jnp.where(real_Bx1, v.astype(jnp.float32), 0.0), axis=0)
+      for k, v in per_frame.items()
+    }
+    return totals, jnp.sum(mask_B)
+
+  replicated = NamedSharding(mesh, P())
+  batch = NamedSharding(mesh, P("data"))
+  return jax.jit(
+    sums,
+    in_shardings=(replicated, batch, batch, batch),
+    out_shardings=replicated,
+  )
+
+
+def _eval_step(model, model_config, kind, frame_shape):
+  """The per-frame metrics (B, K) of one batch."""
 
   def eval_step(params, inputs_BxTxD, future_BxKxD):
     outputs, _ = model.apply(
@@ -135,7 +210,7 @@ def _compiled_eval_step(model, model_config, kind, frame_shape):
       per_frame.update({f"{name}_{k}": v for k, v in frame_values.items()})
     return per_frame
 
-  return jax.jit(eval_step)
+  return eval_step
 
 
 @functools.lru_cache(maxsize=64)
@@ -152,8 +227,68 @@ def _view(x, shape, count, binary):
   return x.reshape(x.shape[0], x.shape[1], *shape[1:])
 
 
+class _Moments:
+  """Running sums of the targets of each decoder, for `mean_baseline`."""
+
+  def __init__(self):
+    self.sums = {"reconstruct": np.zeros(3), "future": np.zeros(3)}
+    self.frame_size = 0
+
+  def add(self, inputs_BxTxD: np.ndarray, future_BxKxD: np.ndarray) -> None:
+    self.frame_size = inputs_BxTxD.shape[-1]
+    for name, x in (("reconstruct", inputs_BxTxD), ("future", future_BxKxD)):
+      x = np.asarray(x, np.float64)
+      self.sums[name] += (x.size, x.sum(), np.square(x).sum())
+
+  def reduce(self) -> None:
+    """Sums over every process (each added its own rows)."""
+    if distributed.is_multiprocess():
+      from jax.experimental import multihost_utils  # noqa: PLC0415
+
+      names = sorted(self.sums)
+      local = np.stack([self.sums[n] for n in names])
+      every = np.asarray(multihost_utils.process_allgather(local))
+      self.sums = dict(zip(names, every.reshape(-1, *local.shape).sum(0)))
+
+  def baselines(self, output: str, unit: str) -> dict[str, float]:
+    """Per decoder, the loss per frame of predicting every value the mean
+    of its targets: D * H(mean) nats for binary frames (the best constant
+    prediction), 0.5 * D * variance for real ones."""
+    out = {}
+    for name, (n, total, squares) in self.sums.items():
+      if not n:
+        continue
+      mean, D = total / n, self.frame_size
+      if output == "binary":
+        p = min(max(mean, 1e-12), 1 - 1e-12)
+        value = -D * (mean * np.log(p) + (1 - mean) * np.log(1 - p))
+      else:
+        value = 0.5 * D * max(squares / n - mean**2, 0.0)
+      out[f"{name}_{unit}"] = float(value)
+    return out
+
+
+def worse_than_baseline(result: dict) -> str:
+  """A warning naming each loss no lower than predicting every value the
+  set's mean (what an untrained model does at best), or ""."""
+  worse = [
+    f"{key} {result[key]:.4g} >= {base:.4g}"
+    for key, base in result.get("mean_baseline", {}).items()
+    if key in result and not result[key] < base
+  ]
+  if not worse:
+    return ""
+  return (
+    "WARNING: no better than predicting every value the set's mean ("
+    + ", ".join(worse)
+    + "): the model has not learnt from its input (too few steps, or a"
+    " diverged run)."
+  )
+
+
 def summary_line(result: dict) -> str:
-  """A short human-readable line of the main numbers."""
+  """A short human-readable line of the main numbers (and a warning if a
+  loss is no better than the mean prediction's)."""
   keys = [
     k
     for k in (
@@ -167,4 +302,6 @@ def summary_line(result: dict) -> str:
     )
     if k in result
   ]
-  return "  ".join(f"{k} {result[k]:.4g}" for k in keys)
+  line = "  ".join(f"{k} {result[k]:.4g}" for k in keys)
+  warning = worse_than_baseline(result)
+  return f"{line}  {warning}" if warning else line

@@ -2,19 +2,34 @@
 
 `encode` turns videos into fixed-length vectors: the encoder's final state,
 the representation the paper's decoders and classifiers start from. Any
-run works: Moving MNIST or patches, any frame size, grey or colour. Videos
-are pixels (uint8, or float in [0, 1]); a patch run normalises them with
-the statistics of its training windows (its `data_split.json`).
+run works: Moving MNIST or patches, trained on frames of any size, grey
+or colour. Videos are pixels (uint8, or float in [0, 1]) in frames of the
+run's size, or larger ones to cut crops from (below); a patch run
+normalises them with the statistics of its training windows (its
+`data_split.json`).
 
   python -m lstm_unsup.features --workdir=runs/composite_cpu \
       --split=test --output=runs/composite_cpu/features_test.npy
   python -m lstm_unsup.features --workdir=RUN --input=FILE_OR_FOLDER \
-      [--layout=TN] --output=features.npy
+      [--layout=TN] [--crops=grid] --output=features.npy
 
 `--input` takes anything `lstm_unsup.data.videos` reads (.npy/.npz in
 either layout, video files, folders of videos or frames, tfds:NAME) and
 encodes each video's first frames. From Python:
-`lstm_unsup.encode(workdir, videos_BxTxHxWxC)`.
+`lstm_unsup.encode(workdir, videos_BxTxHxWxC)`. Frames larger than the
+run's (a patch run trained on 8x8 crops, given 64x64 videos) are refused
+unless `--crops` (`crops=` in Python) says which crops of the run's frame
+size S x S to encode; the features are then (B, N, E), features[b, n]
+those of video b's crop n:
+
+  --crops=grid    the floor(H / S) x floor(W / S) tiles from the top-left
+                  corner, row-major: N = their number; the last H mod S
+                  rows and W mod S columns of each frame are not encoded;
+  --crops=centre  the one centre crop (the top and left get the smaller
+                  half of odd room): N = 1;
+  --crops=random  --num_crops=N crops at positions drawn uniformly, as
+                  training draws them, from --seed; each crop keeps its
+                  position through time.
 """
 
 import contextlib
@@ -32,6 +47,7 @@ from lstm_unsup.data.errors import DataError
 from lstm_unsup.run import folder, opening
 
 WHICH = ("h", "c", "state")
+CROPS = ("grid", "centre", "random")
 
 
 def frame_shape(config, params) -> tuple[int, int, int]:
@@ -43,14 +59,114 @@ def frame_shape(config, params) -> tuple[int, int, int]:
   return size, size, w_input.shape[0] // (size * size)
 
 
-def _fits(config, params) -> str:
-  H, W, C = frame_shape(config, params)
-  T = config.data.num_input_frames
-  grey = f"(B, >= {T}, {H}, {W}) or " if C == 1 else ""
-  return (
-    f"this run reads {T} or more frames of {H}x{W} pixels with {C} "
-    f"channel(s): videos of shape {grey}(B, >= {T}, {H}, {W}, {C})"
+def _misfit(config, params, shape, crops, ask: str) -> str | None:
+  """None when videos of `shape` ((T, H, W, C) per video) fit the run:
+  its frames, or with `crops`, frames at least that large. Else what the
+  run reads, and what to do; `ask` says how to ask for crops."""
+  (S, _, C), T = frame_shape(config, params), config.data.num_input_frames
+  t, h, w, c = shape if len(shape) == 4 else (0, 0, 0, 0)
+  same = t >= T and c == C
+  if same and ((h, w) == (S, S) if crops is None else min(h, w) >= S):
+    return None
+  grey = f"(B, >= {T}, {S}, {S}) or " if C == 1 else ""
+  fits = (
+    f"this run reads {T} or more frames of {S}x{S} pixels with {C} "
+    f"channel(s): videos of shape {grey}(B, >= {T}, {S}, {S}, {C})"
   )
+  if crops is not None:
+    return f"{fits}, or larger frames to cut {S}x{S} crops from"
+  if same and min(h, w) >= S:
+    return (
+      f"{fits}. To encode {S}x{S} crops of larger frames, {ask} "
+      "(features of shape (videos, crops, E))"
+    )
+  return fits
+
+
+def _check_crops(crops: str, num_crops: int) -> None:
+  if crops not in CROPS:
+    raise ValueError(f"crops={crops!r} is not one of {CROPS}.")
+  if num_crops < 1 or (crops != "random" and num_crops != 1):
+    raise ValueError(
+      f"num_crops={num_crops}: give a number >= 1, and only with "
+      'crops="random" (grid and centre choose their crops).'
+    )
+
+
+def crop_corners(
+  frame_sizes, size: int, crops: str, num_crops: int = 1, *, seed: int = 0
+) -> list[np.ndarray]:
+  """Top-left corners (N x 2: row, column) of the size x size crops of
+  each video, given its frames' (H, W); `crops` as the module says.
+  Random corners are drawn per video from one stream of `seed` (video b's
+  depend on b and the seed, not on the other videos), uniformly over every
+  position, as training's crops are (data/patches.py)."""
+  _check_crops(crops, num_crops)
+  rng = np.random.default_rng(seed)
+  fractions_BxNx2 = rng.random((len(frame_sizes), num_crops, 2))
+  corners = []
+  for (H, W), fraction_Nx2 in zip(frame_sizes, fractions_BxNx2):
+    free_2 = np.array([H - size, W - size])
+    if crops == "grid":
+      corner_Nx2 = size * np.argwhere(np.ones((H // size, W // size)))
+    elif crops == "centre":
+      corner_Nx2 = free_2[None] // 2
+    else:
+      corner_Nx2 = np.floor(fraction_Nx2 * (free_2 + 1)).astype(int)
+    corners.append(corner_Nx2)
+  return corners
+
+
+def cut_crops(
+  videos, names, size: int, crops: str, num_crops: int = 1, *, seed: int = 0
+) -> np.ndarray:
+  """Crops (B, N, T, S, S, C) of videos (each T x H x W x C, H and W >= S,
+  sizes may differ) at `crop_corners`. Videos whose frames make grids of
+  different shapes are refused, naming the first two."""
+  sizes = [tuple(v.shape[1:3]) for v in videos]
+  if crops == "grid":
+    grids = {}  # each grid's shape: the first video that makes it
+    for name, (H, W) in zip(names, sizes):
+      grids.setdefault((H // size, W // size), name)
+    if len(grids) > 1:
+      (g1, a), (g2, b) = list(grids.items())[:2]
+      raise DataError(
+        f"{a} makes a {g1[0]}x{g1[1]} grid of {size}x{size} tiles and {b} "
+        f"a {g2[0]}x{g2[1]} one: --crops=grid needs frames that make one "
+        "grid; give --crops=centre or --crops=random instead."
+      )
+  corners = crop_corners(sizes, size, crops, num_crops, seed=seed)
+  return np.stack(
+    [
+      np.stack([v[:, r : r + size, c : c + size] for r, c in corner_Nx2])
+      for v, corner_Nx2 in zip(videos, corners)
+    ]
+  )
+
+
+def describe_crops(
+  frame_sizes, size: int, crops: str, num_crops: int = 1, seed: int = 0
+) -> str:
+  """What `crops` cuts from frames of these (H, W), in words."""
+  if crops == "centre":
+    return f"the centre {size}x{size} crop of each video"
+  if crops == "random":
+    return (
+      f"{num_crops} random {size}x{size} crop(s) of each video (seed {seed})"
+    )
+  (H, W), *rest = frame_sizes
+  rows, cols = H // size, W // size
+  grid = (
+    f"{rows * cols} tiles of {size}x{size} per video ({rows} rows x {cols} "
+    "columns of tiles, row-major from the top-left)"
+  )
+  if any(tuple(hw) != (H, W) for hw in rest):
+    left = f"H mod {size} rows and W mod {size} columns of each frame"
+  elif H % size == W % size == 0:
+    return f"{grid}, covering each frame of (H, W) = ({H}, {W})"
+  else:
+    left = f"{H % size} row(s) and {W % size} column(s) of each frame"
+  return f"{grid}; the last {left} are not encoded"
 
 
 def encode(
@@ -60,33 +176,52 @@ def encode(
   which: str = "h",
   batch_size: int = 256,
   stats=None,
+  crops: str | None = None,
+  num_crops: int = 1,
+  seed: int = 0,
 ) -> np.ndarray:
   """Features of each video: every layer's final h ("h"), c ("c") or both
-  ("state"), concatenated bottom layer first.
+  ("state"), concatenated bottom layer first: (B, E).
 
   Args:
     run: a workdir, or a (config, model, params) tuple.
     videos_BxTxHxWxC: pixels, uint8 or float in [0, 1] ((B, T, H, W) for
       grey); the encoder reads the first `config.data.num_input_frames`.
+      Frames are the run's size S x S, or with `crops` at least that.
     stats: a patch run's PatchStats; default: the run's recorded ones.
+    crops: "grid", "centre" or "random" (`num_crops` of them, drawn from
+      `seed`): encodes the S x S crops of each video that `crop_corners`
+      places (the module docstring says where); the features are then
+      (B, N, E), features[b, n] those of video b's crop n.
   """
   config, model, params = opening.load_run(run) if isinstance(run, str) else run
   if which not in WHICH:
     raise ValueError(f"which={which!r} is not one of {WHICH}.")
+  if crops is not None:
+    _check_crops(crops, num_crops)
   frames = given = np.asarray(videos_BxTxHxWxC)
   shape, T = frame_shape(config, params), config.data.num_input_frames
   if frames.ndim == 4 and shape[-1] == 1:
     frames = frames[..., None]
-  if frames.ndim != 5 or frames.shape[2:] != shape or frames.shape[1] < T:
-    raise DataError(
-      f"Got videos of shape {given.shape}; {_fits(config, params)}."
-    )
+  ask = 'pass crops="grid", "centre" or "random"'
+  misfit = _misfit(config, params, frames.shape[1:], crops, ask)
+  if misfit:
+    raise DataError(f"Got videos of shape {given.shape}; {misfit}.")
   videos_lib.check_pixels(frames, "The videos")
   if config.data.dataset == "patches" and stats is None:
     # The run's recorded statistics; a run from before the record, its
     # source's.
     saved = isinstance(run, str) and opening.patch_stats(run, config)
     stats = saved or input_pipeline.patch_source(config).stats
+  if crops is not None:
+    names = [f"video {b}" for b in range(len(frames))]
+    crops_BxNxTxSxSxC = cut_crops(
+      frames[:, :T], names, shape[0], crops, num_crops, seed=seed
+    )
+    run = config, model, params
+    return _encode_each(
+      run, crops_BxNxTxSxSxC, which=which, batch_size=batch_size, stats=stats
+    )
 
   @jax.jit
   def features(params, inputs_BxTxD):
@@ -109,17 +244,31 @@ def encode(
   return np.concatenate(out)
 
 
-def first_frames(run, videos: videos_lib.Videos) -> np.ndarray:
-  """The first T frames of each video, stacked; a DataError names the first
-  video that does not fit the run."""
+def _encode_each(run, crops_BxNxTxSxSxC: np.ndarray, **kwargs) -> np.ndarray:
+  """Features (B, N, E) of each video's N crops, encoded as videos."""
+  B, N = crops_BxNxTxSxSxC.shape[:2]
+  flat = crops_BxNxTxSxSxC.reshape(B * N, *crops_BxNxTxSxSxC.shape[2:])
+  return encode(run, flat, **kwargs).reshape(B, N, -1)
+
+
+def first_frames(
+  run, videos: videos_lib.Videos, crops=None, num_crops=1, seed=0
+) -> np.ndarray:
+  """The first T frames of each video, stacked (B, T, H, W, C); with
+  `crops`, their crops (B, N, T, S, S, C) (`cut_crops`). A DataError names
+  the first video that does not fit the run."""
   config, _, params = run
-  shape, T = frame_shape(config, params), config.data.num_input_frames
+  T = config.data.num_input_frames
+  ask = "give --crops=grid|centre|random"
   for name, video in zip(videos.names, videos.frames):
-    if tuple(video.shape[1:]) != shape or len(video) < T:
-      raise DataError(
-        f"{name} has shape {tuple(video.shape)}; {_fits(config, params)}."
-      )
-  return np.stack([np.asarray(v[:T]) for v in videos.frames])
+    misfit = _misfit(config, params, video.shape, crops, ask)
+    if misfit:
+      raise DataError(f"{name} has shape {tuple(video.shape)}; {misfit}.")
+  frames = [np.asarray(v[:T]) for v in videos.frames]
+  if crops is None:
+    return np.stack(frames)
+  size = frame_shape(config, params)[0]
+  return cut_crops(frames, videos.names, size, crops, num_crops, seed=seed)
 
 
 FLAGS = flags.FLAGS
@@ -141,6 +290,23 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("output", None, "Where to write the features (.npy).")
   flags.DEFINE_enum("which", "h", list(WHICH), "Which state to export.")
+  flags.DEFINE_enum(
+    "crops",
+    None,
+    list(CROPS),
+    "Encode crops of the run's frame size cut from larger frames: grid "
+    "(every tile), centre or random; features (videos, crops, E).",
+  )
+  flags.DEFINE_integer(
+    "num_crops", 1, "How many random crops of each video.", lower_bound=1
+  )
+  flags.DEFINE_integer("seed", 0, "The seed of the random crops.")
+  flags.register_multi_flags_validator(
+    ["crops", "num_crops"],
+    lambda f: f["num_crops"] == 1 or f["crops"] == "random",
+    "--num_crops applies to --crops=random only; grid and centre choose "
+    "their crops.",
+  )
   flags.mark_flags_as_required(["workdir", "output"])
 
 
@@ -151,12 +317,16 @@ def export(
   output: str,
   which: str,
   layout: str = "auto",
+  *,
+  crops: str | None = None,
+  num_crops: int = 1,
+  seed: int = 0,
 ):
-  """Encodes a fixed set or any videos, saves the features at
-  `output_path(output)`; returns them and a description of what was
-  encoded. A folder for the output that does not exist is refused before
-  any work. Writing into the run's workdir, it holds it (run/folder.py), as
-  training and `eval` do."""
+  """Encodes a fixed set or any videos (with `crops`, their crops, as
+  `encode`), saves the features at `output_path(output)`; returns them and
+  a description of what was encoded. A folder for the output that does
+  not exist is refused before any work. Writing into the run's workdir, it
+  holds it (run/folder.py), as training and `eval` do."""
   output = output_path(output)
   where = os.path.dirname(os.path.abspath(output))
   if not os.path.isdir(where):
@@ -171,7 +341,7 @@ def export(
   )
   with held:
     run = opening.load_run(workdir)
-    config = run[0]
+    config, size = run[0], frame_shape(run[0], run[2])[0]  # S x S frames
     if input_path and split not in (None, "file"):
       raise DataError(f"Give --input or --split={split}, not both.")
     if split == "file" and not input_path:
@@ -180,12 +350,20 @@ def export(
       found = videos_lib.load(
         input_path, layout=layout, data_dir=config.data.data_dir
       )
-      frames, what = first_frames(run, found), found.description
+      frames = first_frames(run, found, crops, num_crops, seed)
+      what, sizes = found.description, [v.shape[1:3] for v in found.frames]
     else:
       frames = input_pipeline.eval_sequences(config, split or "test")
-      what = f"the run's {split or 'test'} set"
+      what, sizes = f"the run's {split or 'test'} set", [frames.shape[2:4]]
+      if crops is not None:
+        names = [f"sequence {b}" for b in range(len(frames))]
+        frames = cut_crops(frames, names, size, crops, num_crops, seed=seed)
     stats = opening.patch_stats(workdir, config)  # as recorded, if any
-    feats = encode(run, frames, which=which, stats=stats)
+    if crops is None:
+      feats = encode(run, frames, which=which, stats=stats)
+    else:
+      feats = _encode_each(run, frames, which=which, stats=stats)
+      what += f": {describe_crops(sizes, size, crops, num_crops, seed)}"
     buffer = io.BytesIO()
     np.save(buffer, feats)
     files.write_atomically(output, buffer.getvalue())
@@ -206,9 +384,14 @@ def main(argv):
     FLAGS.output,
     FLAGS.which,
     FLAGS.layout,
+    crops=FLAGS.crops,
+    num_crops=FLAGS.num_crops,
+    seed=FLAGS.seed,
   )
   print(f"Encoded {what}.")
-  print(f"Wrote features of shape {feats.shape} to {output_path(FLAGS.output)}")
+  axes = ": (videos, crops, features)" if FLAGS.crops else ""
+  path = output_path(FLAGS.output)
+  print(f"Wrote features of shape {feats.shape} to {path}{axes}")
 
 
 if __name__ == "__main__":

@@ -7,14 +7,33 @@ For each sequence, two rows of frames:
   time order)           |
 
 so each reconstructed frame sits under the input frame it reconstructs and
-each predicted frame under the frame it predicts.
+each predicted frame under the frame it predicts. Frames smaller than
+MIN_FRAME pixels (a `:quick` patch run's 8x8) are drawn an integer factor
+larger, nearest-neighbour (`scale_factor`), so that each row is tall enough
+for its two lines of labels; 64x64 Moving MNIST frames are drawn as they
+are. The label column and the figure widen to fit their text.
 """
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 GAP = 2  # pixels between frames
-LABEL_WIDTH = 92  # pixels of text on the left of each row
+LABEL_WIDTH = 92  # pixels of text on the left of each row, at least
+MIN_FRAME = 48  # pixels: the shorter side of a frame as drawn, at least
+LINE = 12  # pixels from one line of label text to the next
+LABELS = (("input |", "future truth"), ("reconstr. |", "prediction"))
+
+
+def scale_factor(H: int, W: int) -> int:
+  """The integer factor that draws H x W frames at least MIN_FRAME pixels
+  on their shorter side: 6 for 8x8, 2 for 32x32, 1 for 48x48 and up."""
+  return max(1, -(-MIN_FRAME // min(H, W)))
+
+
+def upscale(frames_NxHxWx3: np.ndarray, factor: int) -> np.ndarray:
+  """Each pixel as a factor x factor block (nearest-neighbour); any
+  leading axes."""
+  return np.repeat(np.repeat(frames_NxHxWx3, factor, -3), factor, -2)
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -53,10 +72,12 @@ def composite_figure(
   """Figure 5's layout; reconstruction must already be in time order.
 
   Frames are grey (B, T, H, W) or colour (B, T, H, W, 3) in [0, 1]. Missing
-  decoders (None) leave their panels empty.
+  decoders (None) leave their panels empty. Small frames are drawn
+  `scale_factor` times larger.
   """
+  factor = scale_factor(*np.shape(inputs_BxTxHxW)[2:4])
   inputs_BxTxHxW, reconstruction_BxTxHxW, future_BxKxHxW, prediction_BxKxHxW = (
-    None if f is None else _rgb(np.asarray(f))
+    None if f is None else upscale(_rgb(np.asarray(f)), factor)
     for f in (
       inputs_BxTxHxW,
       reconstruction_BxTxHxW,
@@ -66,13 +87,17 @@ def composite_figure(
   )
   B, T, H, W = inputs_BxTxHxW.shape[:4]
   K = 0 if future_BxKxHxW is None else future_BxKxHxW.shape[1]
+  ruler = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+  def measure(text: str) -> int:  # pixels for the text and its margins
+    return int(np.ceil(ruler.textlength(text))) + 8
+
+  label_w = max([LABEL_WIDTH] + [measure(t) for p in LABELS for t in p])
   left = T * (W + GAP)
-  width = left + GAP * 4 + K * (W + GAP)
+  width = max(label_w + left + GAP * 4 + K * (W + GAP), measure(title))
   row_h = H + GAP
   top = 16 if title else 0
-  canvas = np.full(
-    (top + B * (2 * row_h + 6), LABEL_WIDTH + width, 3), 255, np.uint8
-  )
+  canvas = np.full((top + B * (2 * row_h + 6), width, 3), 255, np.uint8)
   for b in range(B):
     y = top + b * (2 * row_h + 6)
     pairs = [
@@ -84,7 +109,7 @@ def composite_figure(
     ]
     for r, (first, second) in enumerate(pairs):
       yy = y + r * row_h
-      x0 = LABEL_WIDTH
+      x0 = label_w
       if first is not None:
         canvas[yy : yy + H, x0 : x0 + left] = _row(first, left)
       if second is not None:
@@ -97,9 +122,8 @@ def composite_figure(
   if title:
     draw.text((4, 2), title, fill=(0, 0, 0))
   for b in range(B):
-    y = top + b * (2 * row_h + 6)
-    draw.text((4, y + H // 2 - 12), "input |", fill=(0, 0, 0))
-    draw.text((4, y + H // 2), "future truth", fill=(0, 0, 0))
-    draw.text((4, y + row_h + H // 2 - 12), "reconstr. |", fill=(0, 0, 0))
-    draw.text((4, y + row_h + H // 2), "prediction", fill=(0, 0, 0))
+    for r, lines in enumerate(LABELS):  # two lines, centred on the row
+      y = top + b * (2 * row_h + 6) + r * row_h + (H - 2 * LINE) // 2
+      for k, line in enumerate(lines):
+        draw.text((4, y + k * LINE), line, fill=(0, 0, 0))
   return image

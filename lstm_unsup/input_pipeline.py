@@ -204,12 +204,14 @@ def _patch_batch(config, source, stream: str, index: int, batch_size: int):
   )
 
 
-def train_batch(config, digits, step: int):
-  """The training batch of `step`: the same on every run and machine."""
+def train_batch(config, digits, step: int, rows: slice | None = None):
+  """The training batch of `step`: the same on every run and machine; with
+  `rows`, only those of its sequences (a process's part of the batch)."""
   if config.data.dataset == "patches":
     frames = _patch_batch(
       config, digits, "train", step, config.train.batch_size
-    )
+    )  # crops are cheap: cut for the whole batch, then the rows kept
+    frames = frames if rows is None else frames[rows]
     return split_frames(config, digits.stats.normalise(frames))
   frames = moving_mnist.generate(
     digits,
@@ -217,6 +219,7 @@ def train_batch(config, digits, step: int):
     config.train.batch_size,
     stream="train",
     index=step,
+    rows=rows,
     **generator_options(config),
   )
   return split_frames(config, frames)

@@ -9,13 +9,16 @@ save or a non-finite loss ends the run with one line on stderr saying what
 is wrong and what to do, and a non-zero exit status (1; 128 + the signal
 number after SIGINT or SIGTERM, which first save a checkpoint; 130 after
 Ctrl-C during start-up). A second process on the same workdir is refused.
+With --coordinator_address, --num_processes and --process_id (or
+--multihost on a cluster) it trains on several processes as one
+(lstm_unsup/distributed.py, docs/distributed.md).
 """
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import cli, evaluation, train
+from lstm_unsup import cli, distributed, evaluation, train
 from lstm_unsup.run import folder
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -27,9 +30,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
   "workdir", None, "Where checkpoints, metrics and figures go.", required=True
 )
-_MULTIHOST = flags.DEFINE_bool(
-  "multihost", False, "Call jax.distributed.initialize() first (multi-host)."
-)
+distributed.define_flags()
 # Ctrl-C before the training loop handles it (which saves, then stops).
 STARTUP_INTERRUPTED = "Interrupted during start-up; nothing to resume"
 
@@ -37,10 +38,11 @@ STARTUP_INTERRUPTED = "Interrupted during start-up; nothing to resume"
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if _MULTIHOST.value:
-    jax.distributed.initialize()
+  distributed.initialize_from_flags()
   logging.info("JAX devices: %s", jax.devices())
   result = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  if not distributed.is_writer():
+    return  # process 0 reports
   print(f"Data: {result['data']}")
   print(f"Results are in {_WORKDIR.value}: {', '.join(folder.RESULTS)}.")
   print("Test set:", evaluation.summary_line(result["test"]))

@@ -180,6 +180,14 @@ class MetricAccumulator:
       b = next(iter(per_frame.values())).shape[0]
       self.count += b if mask_B is None else float(np.sum(mask_B))
 
+  def add_sums(self, sums: Mapping[str, jax.Array], count) -> None:
+    """Adds sums over a batch's sequences (K,) of per-frame values, and how
+    many sequences they sum."""
+    for name, v in sums.items():
+      v = np.asarray(v, dtype=np.float64)
+      self.sums[name] = self.sums.get(name, 0.0) + v
+    self.count += float(count)
+
   def add_batch(
     self,
     preds: jax.Array,

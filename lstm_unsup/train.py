@@ -24,6 +24,7 @@ from absl import logging
 
 from lstm_unsup import (
   config_lib,
+  distributed,
   evaluation,
   guards,
   input_pipeline,
@@ -67,8 +68,16 @@ def train_and_evaluate(
   sizing.check_fits(
     config, model, training_step.build_optimizer(config), mesh.local_devices
   )
-  with folder.RunDir(workdir).locked() as run:
+  run = folder.RunDir(workdir)
+  # On several processes, process 0 holds the workdir and writes its files.
+  holding = run.locked() if distributed.is_writer() else _as_is(run)
+  with holding as run:
     return _train_and_evaluate(config, run, mesh, model)
+
+
+@contextlib.contextmanager
+def _as_is(run):
+  yield run
 
 
 def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
@@ -94,7 +103,7 @@ def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
     with contextlib.suppress(Exception):
       begun.mngr.close()
   test_metrics = _final_test(
-    config, model, state.params, run.path, begun.writer, last
+    config, model, state.params, run.path, begun.writer, last, mesh
   )
   begun.writer.close()
   return {
@@ -124,16 +133,20 @@ class _Begun:
 def _restore_or_initialise(config, run, mesh, model) -> _Begun:
   """Checks the folder and the first batch, writes the config and the data
   record, and restores the latest good checkpoint over fresh parameters."""
-  run.check(config)
+  writes = distributed.is_writer()
+  if writes:
+    run.check(config)
   source = input_pipeline.load_train_source(config)
   inputs, future = input_pipeline.train_batch(config, source, 0)
   what = f"A training batch of {input_pipeline.describe(source)}"
   input_pipeline.check_batch(config, inputs, future, what)
-  evaluator = evaluation.Evaluator(config, model, split="valid")
+  evaluator = evaluation.Evaluator(config, model, split="valid", mesh=mesh)
   state = training_step.create_train_state(config, model, inputs, future, mesh)
-  run.write_config(config.to_dict())
-  record.keep_data_record(run.path, source)  # patches: the split, once
-  writer = run.writer()
+  if writes:
+    run.write_config(config.to_dict())
+    record.keep_data_record(run.path, source)  # patches: the split, once
+  writer = run.writer() if writes else metrics_io.NoWriter()
+  distributed.barrier("the run folder is checked and written")
   mngr = run.checkpoint_manager(config.train.keep_checkpoints)
   restored = checkpoints.restore_latest(mngr, state)
   if restored is not None:
@@ -143,6 +156,7 @@ def _restore_or_initialise(config, run, mesh, model) -> _Begun:
   # Records a killed run wrote after its last checkpoint are redone now.
   writer.truncate_after(start)
   trained = trained_seconds(metrics_io.read_metrics(run.path), start)
+  distributed.barrier("the records are truncated")
   return _Begun(source, evaluator, state, start, mngr, writer, trained)
 
 
@@ -182,21 +196,25 @@ def _loop(config, run, mesh, model, begun: _Begun, last: int):
   pending = None  # the previous step's metrics, fetched one step late
   unit = losses.UNITS[config.model.output]
   timer_step, timer = start, time.perf_counter()
+  rows = training_step.batch_rows(mesh, t.batch_size)
+  mine = rows if distributed.is_multiprocess() else None
   with guards.stop_signals() as stop:
     for step in range(start + 1, last + 1):
       began = time.perf_counter()
-      batch = input_pipeline.train_batch(config, source, step)
+      batch = input_pipeline.train_batch(config, source, step, mine)
       state, step_metrics = step_fn(
-        state, *training_step.shard_batch(mesh, *batch)
+        state, *training_step.shard_batch(mesh, *batch, batch_size=t.batch_size)
       )
       if pending is not None:
         guard.check(pending, step - 1)
       pending = step_metrics
       if step > start + 1:  # the first step compiles: not training time
         trained += time.perf_counter() - began
-      if budget and trained >= budget:
-        last = step  # out of time: this step is the last
-      stopping = bool(stop)  # a signal arrived: save this step and stop
+      # Out of time, or a signal arrived (on any process: all stop at the
+      # same step): this step is the last, saved.
+      if distributed.any_process(bool(budget and trained >= budget)):
+        last = step
+      stopping = distributed.any_process(bool(stop))
       log = _itstime(step, t.log_every_steps, last)
       evaluate = _itstime(step, t.eval_every_steps, last)
       save = _itstime(step, t.checkpoint_every_steps, last)
@@ -214,11 +232,12 @@ def _loop(config, run, mesh, model, begun: _Begun, last: int):
       if evaluate:
         eval_metrics = evaluator.evaluate(state.params)
         writer.write(step, "valid", eval_metrics)
-        evaluator.save_figure(
-          state.params,
-          run.figure(step),
-          title=f"{config.model.decoders}, step {step}",
-        )
+        if distributed.is_writer():
+          evaluator.save_figure(
+            state.params,
+            run.figure(step),
+            title=f"{config.model.decoders}, step {step}",
+          )
         logging.info(
           "step %d validation: %s",
           step,
@@ -266,13 +285,15 @@ def _log_train(writer, step, last, step_metrics, rate, guard, unit, left):
   )
 
 
-def _final_test(config, model, params, workdir, writer, last: int):
+def _final_test(config, model, params, workdir, writer, last: int, mesh):
   """Test-set metrics of the parameters of the last step (computed once per
   run)."""
   done = metrics_io.last_record(workdir, "test", step=last)
+  distributed.barrier("the test record is read")  # before process 0 writes
   if done is not None:
     return done
-  result = evaluation.Evaluator(config, model, split="test").evaluate(params)
+  evaluator = evaluation.Evaluator(config, model, split="test", mesh=mesh)
+  result = evaluator.evaluate(params)
   writer.write(last, "test", result)
   logging.info(
     "Test set (%d sequences): %s",

@@ -20,7 +20,7 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from lstm_unsup import config_lib, losses, models
+from lstm_unsup import config_lib, distributed, losses, models
 from lstm_unsup.optim import optimizers
 
 Array = jax.Array
@@ -94,9 +94,11 @@ def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):
   return state
 
 
-def make_mesh(num_devices: int = 0, batch_size: int = 0) -> Mesh:
+def make_mesh(
+  num_devices: int = 0, batch_size: int = 0, field: str = "train"
+) -> Mesh:
   """A 1-D mesh named "data" over the first `num_devices` devices (0: all),
-  checked to split `batch_size` evenly."""
+  checked to split `batch_size` (config.`field`.batch_size) evenly."""
   devices = jax.devices()
   if num_devices > len(devices):
     raise config_lib.ConfigError(
@@ -106,7 +108,7 @@ def make_mesh(num_devices: int = 0, batch_size: int = 0) -> Mesh:
   devices = devices[:num_devices] if num_devices else devices
   if batch_size % len(devices):
     raise config_lib.ConfigError(
-      f"config.train.batch_size={batch_size} does not split evenly over "
+      f"config.{field}.batch_size={batch_size} does not split evenly over "
       f"{len(devices)} devices; set config.train.num_devices."
     )
   return Mesh(np.asarray(devices), ("data",))
@@ -185,9 +187,27 @@ class TrainStep:
     return compiled
 
 
-def shard_batch(mesh: Mesh, *arrays: np.ndarray):
-  """Places a host batch on the mesh, split along the batch axis."""
+def batch_rows(mesh: Mesh, batch_size: int) -> slice:
+  """The rows of each global batch that this process makes: all of them
+  on one process; on several, those its devices hold."""
+  if jax.process_count() == 1:
+    return slice(0, batch_size)
   sharding = NamedSharding(mesh, P("data"))
+  return distributed.local_rows(sharding, (batch_size,))
+
+
+def shard_batch(mesh: Mesh, *arrays: np.ndarray, batch_size: int = 0):
+  """Places a batch on the mesh, split along the batch axis: the whole
+  host batch on one process; on several, each process's `batch_rows` of
+  a global batch of `batch_size`."""
+  sharding = NamedSharding(mesh, P("data"))
+  if jax.process_count() > 1:
+    return tuple(
+      jax.make_array_from_process_local_data(
+        sharding, a, (batch_size, *a.shape[1:])
+      )
+      for a in arrays
+    )
   return tuple(
     jax.make_array_from_callback(
       a.shape, sharding, functools.partial(lambda a, idx: a[idx], a)

@@ -4,6 +4,7 @@
 
 import ast
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,21 @@ def _run(*args, env=None, timeout=120):
     timeout=timeout,
     env=None if env is None else {**os.environ, **env},
   )
+
+
+# Runs the Python command line in argv[2:] with each file it writes limited
+# to argv[1] bytes: a write past it fails with EFBIG, "File too large"
+# (Python ignores SIGXFSZ, which would kill it, from the start).
+_LIMITED = (
+  "import os, resource, sys; n = int(sys.argv[1]); "
+  "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
+  "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
+
+
+def file_size_limited(max_bytes: int, *args: str) -> list[str]:
+  """The command `python ARGS`, each file it writes held to `max_bytes`."""
+  return [sys.executable, "-c", _LIMITED, str(max_bytes), *args]
 
 
 def _one_line(proc, status=1) -> str:
@@ -223,4 +239,49 @@ def test_run_main_reports_a_user_error_in_one_line(tmp_path):
   last = _one_line(_run(str(script)))
   assert (
     last == "Bad data: The videos have shape (2, 3); expected (B, T, H, W)."
+  )
+
+
+def test_an_os_error_names_the_file_it_was_writing():
+  if not os.path.exists("/dev/full"):
+    pytest.skip("no /dev/full here")
+  with pytest.raises(OSError) as caught:  # a write's error names no file
+    with open("/dev/full", "w") as f:
+      f.write("x")
+  assert caught.value.filename is None
+  assert cli.one_line(caught.value) == (
+    "File error: [Errno 28] No space left on device: '/dev/full'"
+  )
+  named = FileNotFoundError(2, "No such file or directory", "/no/such")
+  assert cli.one_line(named) == (
+    "File error: [Errno 2] No such file or directory: '/no/such'"
+  )
+
+
+def test_a_file_too_large_on_the_command_line_names_the_file(tmp_path):
+  """A 64 kB limit on each file: the first larger write (numba's cache of
+  its compiled kernels, or a cached evaluation set without numba) fails."""
+  proc = subprocess.run(
+    file_size_limited(
+      64 * 1024,
+      "-m",
+      "lstm_unsup.main",
+      QUICK,
+      f"--workdir={tmp_path / 'run'}",
+      "--config.data.source=offline",
+      f"--config.data.data_dir={tmp_path / 'data'}",
+      "--config.train.num_steps=1",
+    ),
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")},
+  )
+  last = _one_line(proc)
+  named = re.match(r"File error: \[Errno 27\] File too large: '([^']+)' ", last)
+  assert named, last
+  assert named[1].startswith(str(tmp_path)), last
+  assert last.endswith(
+    "(a file-size limit: `ulimit -f`, or the file system's largest file)"
   )

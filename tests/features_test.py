@@ -156,3 +156,92 @@ def test_the_output_is_where_it_says_and_a_missing_folder_is_refused_first(
   missing = tmp_path / "missing" / "f.npy"
   with pytest.raises(FileNotFoundError, match="missing does not exist|make"):
     features.export(workdir, "test", "", str(missing), "h")
+
+
+def _full_size(B=2, T=6, H=20, W=28, seed=1):
+  """Grey uint8 videos larger than the quick patch run's 8x8 frames."""
+  return np.random.default_rng(seed).integers(0, 256, (B, T, H, W), np.uint8)
+
+
+def test_grid_crops_encode_every_tile_of_a_full_size_video(grey_patch_run):
+  _, workdir, _ = grey_patch_run
+  videos = _full_size()  # 20x28 frames: a 2x3 grid of 8x8 tiles
+  feats = lstm_unsup.encode(workdir, videos, crops="grid")
+  assert feats.shape == (2, 6, 32)  # (videos, tiles row-major, features)
+  tiles = [
+    videos[:, :, 8 * r : 8 * r + 8, 8 * c : 8 * c + 8]
+    for r in range(2)
+    for c in range(3)
+  ]
+  by_hand = lstm_unsup.encode(workdir, np.concatenate(tiles))
+  np.testing.assert_allclose(
+    feats, by_hand.reshape(6, 2, 32).swapaxes(0, 1), rtol=1e-5, atol=1e-6
+  )
+  # The last 20 % 8 = 4 rows and 28 % 8 = 4 columns are not encoded.
+  changed = videos.copy()
+  changed[:, :, 16:], changed[:, :, :, 24:] = 0, 0
+  np.testing.assert_array_equal(
+    lstm_unsup.encode(workdir, changed, crops="grid"), feats
+  )
+
+
+def test_the_centre_crop_is_the_one_cut_by_hand(grey_patch_run):
+  _, workdir, _ = grey_patch_run
+  videos = _full_size(H=21, W=28)  # odd room: 13 rows, the top gets 6
+  feats = lstm_unsup.encode(workdir, videos[..., None], crops="centre")
+  assert feats.shape == (2, 1, 32)
+  by_hand = lstm_unsup.encode(workdir, videos[:, :, 6:14, 10:18])
+  np.testing.assert_allclose(feats[:, 0], by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_random_crops_are_reproducible_with_their_seed(grey_patch_run):
+  _, workdir, _ = grey_patch_run
+  videos = _full_size()
+  first, again, other = (
+    lstm_unsup.encode(workdir, videos, crops="random", num_crops=5, seed=s)
+    for s in (3, 3, 4)
+  )
+  assert first.shape == (2, 5, 32)
+  np.testing.assert_array_equal(first, again)
+  assert not np.allclose(first, other)
+  # Each is the crop at the corner crop_corners gives, cut by hand.
+  corners = features.crop_corners([(20, 28)] * 2, 8, "random", 5, seed=3)
+  tiles = [
+    videos[b, :, r : r + 8, c : c + 8] for b in range(2) for r, c in corners[b]
+  ]
+  by_hand = lstm_unsup.encode(workdir, np.stack(tiles))
+  np.testing.assert_allclose(
+    first.reshape(10, 32), by_hand, rtol=1e-5, atol=1e-6
+  )
+
+
+def test_large_frames_without_crops_name_the_flag_small_ones_stay_refused(
+  grey_patch_run, tmp_path
+):
+  _, workdir, squares = grey_patch_run  # 32x32 frames for an 8x8 run
+  out = str(tmp_path / "f.npy")
+  with pytest.raises(DataError, match=r"give --crops=grid\|centre\|random"):
+    features.export(workdir, None, str(squares), out, "h")
+  with pytest.raises(DataError, match=r'crops="grid", "centre" or "random"'):
+    lstm_unsup.encode(workdir, _full_size())
+  for crops in (None, "grid"):  # smaller than 8x8 with or without crops
+    with pytest.raises(DataError, match=r"\(2, 6, 6, 6\); this run reads") as e:
+      lstm_unsup.encode(workdir, _full_size(H=6, W=6), crops=crops)
+    assert "pass crops" not in str(e.value)
+  feats, what = features.export(
+    workdir, None, str(squares), out, "h", crops="grid"
+  )
+  assert feats.shape == (200, 16, 32) and np.load(out).shape == feats.shape
+  assert "16 tiles of 8x8 per video (4 rows x 4 columns of tiles" in what
+
+
+def test_grids_of_different_shapes_and_misused_crop_arguments_are_refused():
+  videos = [np.zeros((4, 16, 24, 1)), np.zeros((4, 24, 16, 1))]  # 2x3, 3x2
+  with pytest.raises(DataError, match=r"a\.mp4 makes a 2x3 grid .* b\.mp4 a"):
+    features.cut_crops(videos, ["a.mp4", "b.mp4"], 8, "grid")
+  centres = features.cut_crops(videos, ["a.mp4", "b.mp4"], 8, "centre")
+  assert centres.shape == (2, 1, 4, 8, 8, 1)
+  with pytest.raises(ValueError, match='only with crops="random"'):
+    features.crop_corners([(16, 24)], 8, "grid", num_crops=3)
+  with pytest.raises(ValueError, match="not one of"):
+    features.crop_corners([(16, 24)], 8, "center")

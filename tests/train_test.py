@@ -99,8 +99,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
   config.train.checkpoint_every_steps = 2
   real = input_pipeline.train_batch
 
-  def poisoned(config, digits, step):
-    inputs, future = real(config, digits, step)
+  def poisoned(config, digits, step, rows=None):
+    inputs, future = real(config, digits, step, rows)
     if step == 5:
       inputs = inputs * np.nan
     return inputs, future
@@ -236,10 +236,10 @@ def test_sigterm_saves_a_checkpoint_then_stops_and_resumes_exactly(
   config = _quick(tmp_path)  # the quick run's config: checkpoints at 4, 8
   real = input_pipeline.train_batch
 
-  def signalled(config, digits, step):
+  def signalled(config, digits, step, rows=None):
     if step == 6:
       os.kill(os.getpid(), signum)  # handled while step 6 is prepared
-    return real(config, digits, step)
+    return real(config, digits, step, rows)
 
   monkeypatch.setattr(input_pipeline, "train_batch", signalled)
   workdir = str(tmp_path / "run")

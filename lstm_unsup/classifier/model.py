@@ -18,6 +18,9 @@ architecture and parameter paths (`lstm/layer_k/...` against
 (autoencoder, future predictor or composite, conditional or not) is copied
 into it array for array; only the readout starts at random. A ConvLSTM run's
 encoder (`config.model.cell="conv"`) does not fit it: seeding refuses it.
+`open_pretrained` opens the run, before the classifier writes anything, and
+refuses one that is no run or whose encoder does not read the classifier's
+frames.
 
 `kind="single_frame"` is the paper's single-frame baseline: logistic
 regression on each frame's input (a readout and nothing else), predictions
@@ -25,6 +28,7 @@ averaged over frames and blocks in the same way.
 """
 
 import dataclasses
+import os
 from typing import Any
 
 import flax.linen as nn
@@ -32,7 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_unsup import lstm
+from lstm_unsup import config_lib, lstm
+from lstm_unsup.run import folder, opening
 
 Array = jax.Array
 PyTree = Any
@@ -246,3 +251,52 @@ def seed_from_encoder(params: PyTree, encoder_params: PyTree) -> PyTree:
   # (the checkpoint's mesh sharding would make the jitted steps recompile).
   seeded = jax.tree.map(jnp.asarray, jax.device_get(encoder_params))
   return {**params, "lstm": seeded}
+
+
+def open_pretrained(config, train):
+  """(run config, encoder parameters) of config.pretrained.workdir for a
+  classifier of `config` (configs/classifier.py) trained on `train` (a
+  labelled.VideoSet), or (None, None) without one; a ConfigError if it is
+  not a training run or its encoder does not read `train`'s frames."""
+  where = config.pretrained.workdir
+  if not where:
+    return None, None
+  if not folder.RunDir(where).is_run():
+    held = f"holds no {folder.CONFIG}"
+    what = held if os.path.exists(where) else "does not exist"
+    raise config_lib.ConfigError(
+      f"config.pretrained.workdir={where} {what}: it is not a training run. "
+      "Give the --workdir of a run of python -m lstm_unsup.main, or leave "
+      "it empty to start from random weights."
+    )
+  run_config, encoder = opening.encoder_of_run(where)
+  reads = int(encoder["layer_0"]["w_input"].shape[-2])  # values a frame
+  if reads != train.feature_dim:
+    raise config_lib.ConfigError(_misfit(config, run_config, reads, train))
+  return run_config, encoder
+
+
+def _misfit(config, run_config, reads: int, train) -> str:
+  """What the encoder reads, and what the classifier's frames are."""
+  size, D = run_config.data.image_size, train.feature_dim
+  channels = reads // (size * size)
+  trained_on = f"{size}x{size} pixels"
+  if channels != 1:
+    trained_on += f", {channels} channels"
+  theirs = (
+    f"The encoder of {config.pretrained.workdir} reads frames of {reads} "
+    f"values ({trained_on}, the frames it was trained on), but the "
+    "classifier's"
+  )
+  if config.data.task == "percepts":
+    return (
+      f"{theirs} percepts have {D} features a frame "
+      f"({config.data.percepts}): seed it from a run trained on frames of "
+      f"{D} values."
+    )
+  ours = config.data.image_size
+  fix = f"set --config.data.image_size={size}, or " * (reads == size * size)
+  return (
+    f"{theirs} frames have {D} ({ours}x{ours} pixels): {fix}seed it from a "
+    f"run trained on {ours}x{ours} grey frames."
+  )

@@ -29,10 +29,11 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from lstm_unsup import classifier, cli, config_lib, lstm
+from lstm_unsup.classifier.model import open_pretrained
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
 from lstm_unsup.optim import optimizers
-from lstm_unsup.run import folder, metrics_io, opening
+from lstm_unsup.run import folder, metrics_io
 
 PyTree = Any
 TASKS = ("moving_mnist", "percepts")  # config.data.task: see load_videos
@@ -73,6 +74,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.data.task == "percepts" and not config.data.percepts:
     raise config_lib.ConfigError(
       "config.data.task='percepts' needs config.data.percepts."
+    )
+  room = config_lib.DIGIT_SIZE + 1  # a digit must have room to move
+  if config.data.task == "moving_mnist" and config.data.image_size < room:
+    raise config_lib.ConfigError(
+      f"config.data.image_size={config.data.image_size} leaves the "
+      f"{config_lib.DIGIT_SIZE}-pixel digits no room to move; give at least "
+      f"{room}."
     )
   if config.pretrained.workdir and config.model.kind != "lstm":
     raise config_lib.ConfigError(
@@ -244,12 +252,16 @@ def evaluate(predict, params, videos, config) -> dict[str, float]:
 
 
 def fit(
-  config, train: labelled.VideoSet, num_classes: int, writer=None
+  config,
+  train: labelled.VideoSet,
+  num_classes: int,
+  writer=None,
+  pretrained=None,
 ) -> tuple[classifier.ClassifierConfig, PyTree]:
-  """Trains a classifier on `train`; returns its config and parameters."""
-  run_config = encoder = None
-  if config.pretrained.workdir:
-    run_config, encoder = opening.encoder_of_run(config.pretrained.workdir)
+  """Trains a classifier on `train`; returns its config and parameters.
+  `pretrained`: what `open_pretrained` returned (opened here if not
+  given)."""
+  run_config, encoder = pretrained or open_pretrained(config, train)
   mcfg = model_config(config, num_classes, run_config)
   params = init_params(config, mcfg, train.feature_dim, encoder)
   trained, frozen = split_trainable(params, config.pretrained.finetune)
@@ -324,12 +336,13 @@ def _train_and_evaluate(config, run: folder.RunDir) -> dict[str, Any]:
     logging.info("%s is done; reading its results.", run.path)
     return done
   run.check(config, resume=False)  # an unfinished run starts over
+  start_time = time.perf_counter()
+  train, test = load_videos(config)  # checked before anything is written
+  pretrained = open_pretrained(config, train)
   run.write_config(config.to_dict())
   writer = run.writer()
   writer.truncate_after(-1)
-  start_time = time.perf_counter()
-  train, test = load_videos(config)
-  mcfg, params = fit(config, train, test.num_classes, writer)
+  mcfg, params = fit(config, train, test.num_classes, writer, pretrained)
   predict = step_functions(mcfg, _items(config.optim))[2]
   result = evaluate(predict, params, test, config)
   result.update(

@@ -37,11 +37,13 @@ def sidecar(path: Path) -> Path:
   return path.with_name(path.name + ".sha256")
 
 
-def write(checksums: Path, files: dict[str, bytes | Path]) -> None:
+def write(
+  checksums: Path, files: dict[str, bytes | Path], mode: int | None = None
+) -> None:
   """Records the SHA-256 of each file (its bytes, or a path to read) under
-  its name in `checksums`, written atomically."""
+  its name in `checksums`, written atomically (with `mode`, if given)."""
   text = "".join(f"{sha256(data)}  {name}\n" for name, data in files.items())
-  files_lib.write_atomically(checksums, text)
+  files_lib.write_atomically(checksums, text, mode=mode)
 
 
 def mismatch(checksums: Path, files: dict[str, bytes | Path]) -> str | None:

@@ -349,6 +349,9 @@ def _load_tfds(split: str, data_dir: Path, *, download: bool) -> Digits:
 # The entry point.
 
 
+_FALLBACKS_SAID = set()  # (source, data_dir) whose fallback was logged
+
+
 def _load_auto(split: str, data_dir: Path) -> Digits:
   attempts = [
     ("prepared TFDS", lambda: _load_tfds(split, data_dir, download=False)),
@@ -359,11 +362,18 @@ def _load_auto(split: str, data_dir: Path) -> Digits:
   failures = []
   for name, load in attempts:
     try:
-      return load()
+      digits = load()
     except DataUnavailableError as e:
-      first_line = str(e).splitlines()[0]
-      logging.info("Digit source %s unavailable: %s", name, first_line)
-      failures.append(f"  {name}: {first_line}")
+      failures.append(f"  {name}: {str(e).splitlines()[0]}")
+      continue
+    said = (name, data_dir)
+    if failures and said not in _FALLBACKS_SAID:  # once, not for every split
+      _FALLBACKS_SAID.add(said)
+      logging.info(
+        "Digits from the %s source; the ones tried first were unavailable "
+        "(%s)", name, ";".join(failures).replace("  ", " ").strip()
+      )  # fmt: skip
+    return digits
   raise DataUnavailableError(
     "No digit source worked:\n" + "\n".join(failures) + "\n" + HOW_TO_GET_DIGITS
   )

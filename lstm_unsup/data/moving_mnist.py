@@ -178,6 +178,7 @@ def generate(
   stream: str | int = "train",
   index: int = 0,
   backend: str = "auto",
+  rows: slice | None = None,
 ):
   """One batch of Moving MNIST, a pure function of (seed, stream, index).
 
@@ -189,6 +190,9 @@ def generate(
       number in that stream).
     backend: how digits are pasted: "auto", "numba" or "numpy" (identical
       frames; see paste.py).
+    rows: only these sequences of the batch (each of several processes
+      pastes its own; the motion of the whole batch is drawn, which is
+      cheap, so they are the same rows as in the whole batch).
 
   Returns:
     frames_BxTxHxW (float32), and with `return_info` also a dict holding
@@ -225,16 +229,17 @@ def generate(
     motion.start_BxMx2, motion.velocity_BxMx2, num_frames, bounce, backend
   )
   positions = to_pixels(unit, (H - h, W - w))
+  rows = slice(None) if rows is None else rows
   frames = paste_from_pool(
-    pool, motion.digit_ids_BxM, positions, (H, W), backend
+    pool, motion.digit_ids_BxM[rows], positions[rows], (H, W), backend
   )
   if not return_info:
     return frames
   info = {
-    "positions": positions,
-    "digit_ids": motion.digit_ids_BxM,
-    "unit_positions": unit,
-    "velocity": motion.velocity_BxMx2,
+    "positions": positions[rows],
+    "digit_ids": motion.digit_ids_BxM[rows],
+    "unit_positions": unit[rows],
+    "velocity": motion.velocity_BxMx2[rows],
   }
   return frames, info
 

@@ -15,9 +15,29 @@ or `~/.cache/lstm_unsup`), keyed by the source, the compiler, jax's version
 and this CPU. Without a compiler, or off the CPU, or with
 `LSTM_UNSUP_NATIVE_ADAM=0`, `optimizers.clipped_adam` runs the same maths
 through XLA; `available()` and `unavailable_reason()` say which.
+
+Loading the library runs its code, so the cache is trusted only as far as
+it is private and whole:
+
+  * the cache folder is created with mode 0o700; the library is compiled
+    beside its name, made 0o700, flushed to the disk and renamed into
+    place, then its SHA-256 is written beside it (`<name>.so.sha256`,
+    in `sha256sum`'s format, mode 0o600), atomically;
+  * before every load the library must match that record: a damaged one
+    (a truncated file used to kill the process with a bus error) or one
+    without a record is rebuilt, with a warning naming it;
+  * a library, record or cache folder that another user owns, or that the
+    group or others may write, is not loaded: the kernel is off, and the
+    reason names the file and the fix (`chmod go-w PATH`, or set
+    `LSTM_UNSUP_CACHE_DIR` to a folder of your own).
+
+Builds of the same library by several processes take turns (a lock on the
+cache folder), so none reads another's half-written files.
 """
 
+import contextlib
 import ctypes
+import fcntl
 import functools
 import hashlib
 import os
@@ -30,6 +50,9 @@ from pathlib import Path
 import jax
 import numpy as np
 from absl import logging
+
+from lstm_unsup import files
+from lstm_unsup.data import checksums
 
 SOURCE = Path(__file__).with_name("fused_adam.cc")
 TARGET = "lstm_unsup_clipped_adam"  # the FFI target's registered name
@@ -44,6 +67,10 @@ _FLAGS = (
   "-fPIC",
   "-w",
 )
+
+
+class UnsafeCacheError(Exception):
+  """The cache could hold another user's code: nothing in it is loaded."""
 
 
 def cache_dir() -> Path:
@@ -91,13 +118,38 @@ def _library_path(compiler: str) -> Path:
 
 
 def build(compiler: str) -> Path:
-  """Compiles the kernel unless the cache holds it; returns its path."""
+  """The kernel's library in the cache, compiled unless the cache holds it
+  whole (matching its SHA-256 record). Raises UnsafeCacheError, building
+  and loading nothing, if someone else could have written the cache."""
   path = _library_path(compiler)
-  if path.exists():
-    return path
-  path.parent.mkdir(parents=True, exist_ok=True)
-  # Compile beside the target, then rename: concurrent builds (pytest -n 2)
-  # never see a half-written library.
+  record = checksums.sidecar(path)
+  path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+  _check_private(path.parent)
+  with _locked(path.parent):
+    for existing in (path, record):
+      if existing.exists():
+        _check_private(existing)
+    if not path.exists():
+      why = None  # first use: nothing to say
+    elif not record.exists():
+      why = (
+        f"{path} has no checksum beside it (built before checksums, or its "
+        "building was cut short), so it is unverified"
+      )
+    else:
+      why = checksums.mismatch(record, {path.name: path})
+      if why is None:
+        return path
+    if why is not None:
+      logging.warning("%s; rebuilding it.", why)
+    _compile(compiler, path)
+    checksums.write(record, {path.name: path}, mode=0o600)
+  return path
+
+
+def _compile(compiler: str, path: Path) -> None:
+  """Compiles the kernel beside `path`, then renames it to `path`: a
+  crash or a failed build never leaves part of a library there."""
   fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
   os.close(fd)
   cmd = [compiler, *_FLAGS, f"-I{jax.ffi.include_dir()}", str(SOURCE)]
@@ -107,11 +159,45 @@ def build(compiler: str) -> Path:
     )
     if done.returncode != 0:
       raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-    os.replace(tmp, path)
+    os.chmod(tmp, 0o700)  # the linker's mode follows the umask
+    files.rename_durably(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.unlink(tmp)
-  return path
+
+
+def _check_private(path: Path) -> None:
+  """Raises UnsafeCacheError if another user owns `path`, or the group or
+  others may write it: they could put their code where training loads it."""
+  info = path.stat()
+  fix = "set LSTM_UNSUP_CACHE_DIR to a folder of your own"
+  if info.st_uid != os.geteuid():
+    raise UnsafeCacheError(
+      f"{path} belongs to user id {info.st_uid}, not to you "
+      f"({os.geteuid()}), so it may hold their code; not loading the kernel "
+      f"from the cache; {fix}."
+    )
+  if info.st_mode & 0o022:
+    who = {0o020: "the group", 0o002: "others"}.get(
+      info.st_mode & 0o022, "the group and others"
+    )
+    raise UnsafeCacheError(
+      f"{path} is writable by {who} (mode {info.st_mode & 0o777:o}), so "
+      "they could put their code in what training loads; not loading the "
+      f"kernel from the cache. Run `chmod go-w {path}`, or {fix}."
+    )
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+  """Holds an exclusive lock on `folder` (the system releases it if the
+  process dies)."""
+  fd = os.open(folder, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)
 
 
 @functools.cache
@@ -125,10 +211,12 @@ def _load() -> str | None:
   if compiler is None:
     return "no C++ compiler found (set $CXX)"
   try:
-    path = build(compiler)
+    path = build(compiler)  # checks the cache first
     library = ctypes.CDLL(str(path))
     capsule = jax.ffi.pycapsule(getattr(library, _SYMBOL))
     jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
+  except UnsafeCacheError as e:
+    return str(e)
   except (OSError, RuntimeError, AttributeError) as e:
     return f"building the kernel failed: {e}"
   logging.info("clipped Adam: one pass, kernel %s", path)

@@ -15,13 +15,21 @@ deleted when the next run opens the folder). On top of orbax:
     differs, before any data is read;
   * a state with a NaN or an infinity is never saved;
   * a failed save (a full disk, say) raises CheckpointError saying which
-    checkpoint is still intact.
+    checkpoint is still intact, and naming the file that could not grow;
+    that one line is the only report of a file-system failure: orbax's
+    threads would log it three times with its traceback, and tensorstore
+    a traceback for each write still in flight (`_quiet_save_failures`).
+    Any other error in orbax's threads (a bug) keeps its traceback.
 """
 
 import errno
+import logging as py_logging
 import os
+import re
 import shutil
+import sys
 import time
+import traceback
 import weakref
 import zlib
 from typing import Any
@@ -31,6 +39,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from lstm_unsup import distributed, files
 from lstm_unsup.run import folder
 
 PyTree = Any
@@ -90,6 +99,7 @@ def save(mngr: ocp.CheckpointManager, step: int, state: PyTree) -> None:
       f"checkpoint is step {mngr.latest_step()}."
     )
   sums = {"crc32": checksums(host)}
+  _quiet_save_failures()
   finish(mngr)  # the previous save's failure, if any, is reported as its own
   _saving[mngr] = step
   args = ocp.args.StandardSave(state)
@@ -109,14 +119,25 @@ def _guard(mngr, step: int | None, action) -> None:
     action()
   except Exception as e:  # orbax and tensorstore raise bare ValueErrors
     _remove_partial(mngr)
-    what = "the disk is full" if _disk_full(e) else f"{type(e).__name__}: {e}"
     done = _finished_steps(mngr)
     kept = f"step {max(done)}" if done else "none"
     raise CheckpointError(
-      f"Saving checkpoint {step} under {mngr.directory} failed: {what}. The "
-      f"last complete checkpoint ({kept}) is intact. Free space or fix the "
-      "cause, then rerun the same command to resume from it."
+      f"Saving checkpoint {step} under {mngr.directory} failed: "
+      f"{_what_failed(e)}. The last complete checkpoint ({kept}) is intact. "
+      "Free space or fix the cause, then rerun the same command to resume "
+      "from it."
     ) from e
+
+
+def _what_failed(error: Exception) -> str:
+  if _disk_full(error):
+    return "the disk is full"
+  failure = _os_failure(error)
+  if failure is None:
+    return f"{type(error).__name__}: {error}"
+  code, path = failure
+  where = f": '{path}'" if path else ""
+  return f"{os.strerror(code)}{where}{files.advice(code)}"
 
 
 def _disk_full(error: BaseException | None) -> bool:
@@ -127,6 +148,21 @@ def _disk_full(error: BaseException | None) -> bool:
       return True
     error = error.__cause__ or error.__context__
   return False
+
+
+def _os_failure(error: BaseException | None) -> tuple[int, str | None] | None:
+  """(error number, file) of the file-system failure behind `error`: an
+  OSError, or tensorstore's report of one (`Failed writing: "PATH": ...
+  [os_error_code='27']`); None if there is none."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno is not None:
+      return error.errno, error.filename
+    code = re.search(r"os_error_code='(\d+)'", str(error))
+    if code:
+      path = re.search(r'Failed writing: "([^"]+)"', str(error))
+      return int(code[1]), path[1] if path else None
+    error = error.__cause__ or error.__context__
+  return None
 
 
 def _finished_steps(mngr) -> list[int]:
@@ -140,6 +176,56 @@ def _remove_partial(mngr) -> None:
   for name in os.listdir(mngr.directory):
     if TMP_MARK in name:
       shutil.rmtree(os.path.join(mngr.directory, name), ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------
+# A failed save in one line.
+
+
+class _FileSystemFailures(py_logging.Filter):
+  """Drops orbax's log records of a file-system failure (with tracebacks),
+  and asyncio's "Task exception was never retrieved" of orbax's writes that
+  failed so: the CheckpointError of the save says it in one line."""
+
+  def filter(self, record: py_logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    from_orbax = "/orbax/" in record.pathname or (
+      record.name == "asyncio" and "/orbax/" in record.getMessage()
+    )
+    return not (from_orbax and _os_failure(error) is not None)
+
+
+_FILTER = _FileSystemFailures()
+
+
+def _quiet_save_failures() -> None:
+  """Keeps a failed save to one line (see the module's docstring): filters
+  absl's logger, through which orbax logs, and hides the "Event loop is
+  closed" of each tensorstore write that ends after orbax closed the loop
+  of a failed save. Idempotent."""
+  for logger in (logging.get_absl_logger(), py_logging.getLogger("asyncio")):
+    if _FILTER not in logger.filters:
+      logger.addFilter(_FILTER)
+  if not getattr(sys.unraisablehook, "hides_closed_loops", False):
+    sys.unraisablehook = _hiding_closed_loops(sys.unraisablehook)
+
+
+def _hiding_closed_loops(previous):
+  def hook(unraisable):
+    if not _closed_loop(unraisable.exc_value, unraisable.exc_traceback):
+      previous(unraisable)
+
+  hook.hides_closed_loops = True
+  return hook
+
+
+def _closed_loop(error, tb) -> bool:
+  """asyncio's "Event loop is closed" from call_soon_threadsafe."""
+  if not isinstance(error, RuntimeError) or str(error) != (
+    "Event loop is closed"
+  ):
+    return False
+  return any(f.name == "call_soon_threadsafe" for f in traceback.extract_tb(tb))
 
 
 # ----------------------------------------------------------------------------
@@ -228,14 +314,29 @@ def _first_line(error: Exception) -> str:
 
 
 def _move_aside(mngr, step: int) -> None:
-  """Moves a damaged checkpoint to workdir/corrupt_checkpoints/."""
-  source = os.path.join(mngr.directory, str(step))
-  parent = os.path.dirname(str(mngr.directory))
-  target = os.path.join(parent, CORRUPT, f"{step}-{time.time():.0f}")
-  os.makedirs(os.path.dirname(target), exist_ok=True)
-  shutil.move(source, target)
-  logging.warning("Moved damaged checkpoint %d to %s.", step, target)
+  """Moves a damaged checkpoint to workdir/corrupt_checkpoints/ (process 0
+  of several does, the others wait for it)."""
+  if distributed.is_writer():
+    source = os.path.join(mngr.directory, str(step))
+    parent = os.path.dirname(str(mngr.directory))
+    target = os.path.join(parent, CORRUPT, f"{step}-{time.time():.0f}")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.move(source, target)
+    logging.warning("Moved damaged checkpoint %d to %s.", step, target)
+  distributed.barrier(f"checkpoint {step} is moved aside")
   mngr.reload()
+
+
+def _on_every_device(mngr, step: int) -> PyTree:
+  """The saved arrays' shapes, replicated on every device that this reader
+  sees: a checkpoint of a run on other devices (two processes, eight GPUs)
+  restores here too, which orbax refuses without a target."""
+  mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("data",))
+  everywhere = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.tree.map(
+    lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=everywhere),
+    mngr.item_metadata(step),
+  )
 
 
 def restore_params(workdir: str, step: int | None = None) -> PyTree:
@@ -256,7 +357,7 @@ def restore_state(workdir: str, step: int | None = None) -> dict[str, Any]:
   errors = []
   for s in steps:
     try:
-      restored = _restore_checked(mngr, s, None)
+      restored = _restore_checked(mngr, s, _on_every_device(mngr, s))
     except Exception as e:
       logging.warning("Checkpoint %d of %s is damaged: %s", s, workdir, e)
       errors.append(f"step {s}: {_first_line(e)}")

@@ -9,7 +9,9 @@ JSON, not UTF-8, not an object with an integer "step" and a string "split")
 is named with its line number: readers skip it with a warning
 (`damaged="skip"`: plots and tables show what can be read), and whoever
 would rewrite the file refuses it with a MetricsError (`damaged="refuse"`:
-the trainer on resume, which would otherwise drop it for good).
+the trainer on resume, which would otherwise drop it for good). An append
+that fails (a full disk, "File too large") raises an OSError that names
+the file.
 """
 
 import json
@@ -108,6 +110,20 @@ def _scalars(record: dict[str, Any], prefix: str = ""):
       yield prefix + key, float(value)
 
 
+class NoWriter:
+  """A MetricWriter's place on the processes that do not write (all but
+  process 0 of a run on several processes)."""
+
+  def write(self, step: int, split: str, record: dict[str, Any]) -> None:
+    del step, split, record
+
+  def truncate_after(self, step: int) -> None:
+    del step
+
+  def close(self) -> None:
+    pass
+
+
 class MetricWriter:
   """Appends one JSON line per record; mirrors scalars to TensorBoard."""
 
@@ -125,8 +141,9 @@ class MetricWriter:
 
   def write(self, step: int, split: str, record: dict[str, Any]) -> None:
     record = {"step": int(step), "split": split, **record}
-    with open(self._path, "a") as f:
-      f.write(json.dumps(record, default=_jsonable) + "\n")
+    line = json.dumps(record, default=_jsonable) + "\n"
+    with files.naming(self._path), open(self._path, "a") as f:
+      f.write(line)  # a full disk or "File too large" names the file
     if self._tb is not None:
       for name, value in _scalars(record):
         if name != "step" and math.isfinite(value):

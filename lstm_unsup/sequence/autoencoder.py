@@ -10,7 +10,7 @@ training, its own previous output otherwise) or unconditioned.
 
   ae = SequenceAutoencoder(units=64).fit(X)    # X: [N, T, F] or a list
   features_NxE = ae.transform(X)               # the encoder state
-  scores_N = ae.score_samples(X)               # reconstruction error
+  scores_N = ae.score_samples(X)               # the model's error
 
 Sequences of different lengths are zero-padded and masked: a padded step
 never reaches the encoder state, a loss or a score. With the future decoder,
@@ -317,18 +317,32 @@ class SequenceAutoencoder(TransformerMixin, BaseEstimator):
     return out_NxKxF * self.scale_ + self.mean_
 
   def score_samples(self, X, lengths=None, per_step: bool = False):
-    """Reconstruction error (higher: more anomalous, unlike scikit-learn's
-    outlier scores): per sequence the mean over its steps of the squared
-    error averaged over features, in standardised units, as an array [N];
-    with `per_step`, also each step's error (a list for a list, else [N, T]
-    with NaN past each length)."""
-    self._need("reconstruct")
+    """Anomaly scores (higher: more anomalous, unlike scikit-learn's outlier
+    scores): each sequence's error under the model's own objective, as an
+    array [N]. As in training, a model with a future decoder reads the
+    first L - K steps (K = `future_steps_`, in frames) and predicts the last
+    K, and a reconstruct decoder reconstructs the steps read; the score is
+    the squared error averaged over the features and over the steps the
+    model outputs (every step, unless `variant="future"`, which outputs the
+    last K), in standardised units: predicting each feature's training mean
+    scores about 1. With `per_step`, also each step's error (a list for a
+    list, else [N, T]; NaN at steps not scored and past each length)."""
+    self._need(self._decoders[0])
     x_NxTxG, frames_N, lengths_N, unpad = self._prepare(X, lengths)
-    out_NxTxG = self._run("reconstruct", x_NxTxG, frames_N)
-    error_NxTxF = data.from_frames(np.square(out_NxTxG - x_NxTxG), self.frame_)
-    steps_NxT = np.mean(error_NxTxF, axis=-1)
+    K = self.future_steps_
+    if K and frames_N.min() <= K:
+      i = int(np.argmin(frames_N))
+      raise ValueError(
+        f"Sequence {i} has {lengths_N[i]} steps ({frames_N[i]} frames of "
+        f"{self.frame_}); this model predicts the last {K} frames and must "
+        f"read at least one first: score sequences longer than {K} frames."
+      )
+    error_NxTxG = self._run("score", x_NxTxG, frames_N, steps=K)
+    error_NxTxF = data.from_frames(error_NxTxG, self.frame_)
+    steps_NxT = np.mean(error_NxTxF, axis=-1)  # NaN where not scored
     valid_NxT = np.arange(steps_NxT.shape[1])[None, :] < lengths_N[:, None]
-    scores_N = np.where(valid_NxT, steps_NxT, 0).sum(1) / lengths_N
+    steps_NxT = np.where(valid_NxT, steps_NxT, np.nan)
+    scores_N = np.nanmean(steps_NxT, axis=1)
     return (scores_N, unpad(steps_NxT)) if per_step else scores_N
 
   def _need(self, decoder: str) -> None:

@@ -121,17 +121,56 @@ def loss_terms(
   return terms
 
 
+def step_errors(net: Network, v, x_BxTxF: Array, lengths_B: Array, K: int):
+  """Each step's squared error [B, T, F] in time order, as training scores
+  it, and whether the model outputs that step [B, T]: the first L - K steps
+  are read and, with a reconstruct decoder, reconstructed; with a future
+  decoder, the last K are predicted. Conditional decoders run free."""
+  B, T, F = x_BxTxF.shape
+  read_B = lengths_B - K
+  t_1xT = jnp.arange(T)[None, :]
+  read_BxT = t_1xT < read_B[:, None]
+  carries = net.apply(v, x_BxTxF, read_BxT, method=Network.encode)
+  free = dict(zip(net.decoders, net.conditional))
+  out_BxTxF = jnp.zeros_like(x_BxTxF)
+  scored_BxT = jnp.zeros((B, T), bool)
+  if "reconstruct" in free:
+    out_rev = net.apply(
+      v, "reconstruct", carries, None, T, F,
+      free_running=free["reconstruct"], method=Network.decode,
+    )  # fmt: skip
+    recon = reverse_within(out_rev, read_B)
+    out_BxTxF = jnp.where(read_BxT[..., None], recon, out_BxTxF)
+    scored_BxT = read_BxT
+  if "future" in free and K:
+    out_BxKxF = net.apply(
+      v, "future", carries, None, K, F,
+      free_running=free["future"], method=Network.decode,
+    )  # fmt: skip
+    at_BxT = jnp.clip(t_1xT - read_B[:, None], 0, K - 1)
+    future = jnp.take_along_axis(out_BxKxF, at_BxT[..., None], axis=1)
+    ahead_BxT = ~read_BxT & (t_1xT < lengths_B[:, None])
+    out_BxTxF = jnp.where(ahead_BxT[..., None], future, out_BxTxF)
+    scored_BxT = scored_BxT | ahead_BxT
+  return jnp.square(out_BxTxF - x_BxTxF), scored_BxT
+
+
 @functools.lru_cache(maxsize=64)
 def inference_fn(
   net: Network, what: str, which: str = "h", steps: int = 0
 ) -> Callable:
   """A jitted fn(params, x_BxTxF, lengths_B): the encoding ([B, E]), the
-  reconstruction in time order ([B, T, F]) or `steps` future steps."""
+  reconstruction in time order ([B, T, F]), `steps` future steps, or
+  ("score") the squared error of each step (`step_errors` with K = `steps`,
+  NaN at the steps it does not score)."""
 
   def run(params, x_BxTxF, lengths_B):
     v = {"params": params}
     T, F = x_BxTxF.shape[1:]
     mask_BxT = jnp.arange(T)[None, :] < lengths_B[:, None]
+    if what == "score":  # NaN where the model outputs nothing
+      error_BxTxF, scored_BxT = step_errors(net, v, x_BxTxF, lengths_B, steps)
+      return jnp.where(scored_BxT[..., None], error_BxTxF, jnp.nan)
     carries = net.apply(v, x_BxTxF, mask_BxT, method=Network.encode)
     if what == "encode":
       return _features(net, v, x_BxTxF, mask_BxT, lengths_B, carries, which)

@@ -4,6 +4,7 @@ atomically and every value checked on load."""
 
 import json
 import logging
+import numbers
 from pathlib import Path
 
 import jax
@@ -111,10 +112,29 @@ def _from_settings(cls, where: Path, blob: bytes):
     raise ValueError(f"{where}: {e}") from e
   for name in FITTED:
     setattr(model, name, fitted[name])
-  model.history_ = saved["history"]
+  model.history_ = _checked_history(where, saved["history"])
   if model.history_ and "lr" in model.history_[0]:  # the rate it started at
     model.learning_rate_ = model.history_[0]["lr"]
   return model
+
+
+def _checked_history(where: Path, history):
+  """`history` if it is what fit records (a list of one object per epoch,
+  with a positive learning rate "lr"), else a ValueError naming the file."""
+  if not isinstance(history, list):
+    raise ValueError(f"{where}: history is {history!r:.60}, not a list.")
+  for k, entry in enumerate(history):
+    if not isinstance(entry, dict):
+      raise ValueError(
+        f"{where}: history entry {k} is {entry!r:.60}, not an object."
+      )
+    rate = entry.get("lr", 1.0)
+    if not (data.is_number(rate, numbers.Real) and 0 < rate < float("inf")):
+      raise ValueError(
+        f"{where}: history entry {k} has lr={rate!r:.60}, not a positive "
+        "learning rate."
+      )
+  return history
 
 
 def _check_arrays(model, where: Path, settings: Path, params, mean, std):
@@ -181,5 +201,9 @@ def _read_saved(folder: Path) -> dict[str, bytes]:
       raise FileNotFoundError(
         f"{folder / name} not found: {folder} is not {what} (which holds "
         f"{SETTINGS} and {PARAMS})."
+      ) from e
+    except IsADirectoryError as e:
+      raise ValueError(
+        f"{folder / name} is a folder, not a file: {folder} is not {what}."
       ) from e
   return files

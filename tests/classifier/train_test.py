@@ -2,11 +2,13 @@
 run, the task's single-frame ceiling, and percept files."""
 
 import json
+import os
 
 import jax
 import numpy as np
 import pytest
 
+from lstm_unsup import cli
 from lstm_unsup.classifier import train as train_classifier
 from lstm_unsup.configs import classifier as classifier_configs
 from lstm_unsup.data import labelled
@@ -127,6 +129,7 @@ def test_percept_files_train_a_classifier(tmp_path):
     ("pretrained__finetune", "top", "config.pretrained.finetune"),
     ("train__num_steps", 0, "config.train.num_steps must be >= 1"),
     ("data__task", "percepts", "needs config.data.percepts"),
+    ("data__image_size", 28, "image_size=28 leaves the 28-pixel digits no"),
   ],
 )
 def test_bad_configs_name_the_field(tmp_path, field, value, message):
@@ -136,3 +139,67 @@ def test_bad_configs_name_the_field(tmp_path, field, value, message):
   single = _quick(tmp_path, model__kind="single_frame", pretrained__workdir="x")
   with pytest.raises(ValueError, match="seeds an LSTM"):
     train_classifier.validate(single)
+
+
+def _refused(config, workdir) -> str:
+  """The one line with which the classifier's command refuses `config`."""
+  with pytest.raises(Exception) as e:
+    train_classifier.train_and_evaluate(config, str(workdir))
+  line = cli.one_line(e.value)
+  assert line is not None and "\n" not in line, e.value
+  return line
+
+
+def test_a_pretrained_encoder_that_does_not_fit_the_frames_is_one_line(
+  quick_run, tmp_path
+):
+  _, pretrained = quick_run  # 32 x 32 grey frames: 1024 values a frame
+  config = _quick(tmp_path, pretrained__workdir=pretrained, data__image_size=40)
+  assert _refused(config, tmp_path / "cls") == (
+    f"Bad configuration: The encoder of {pretrained} reads frames of 1024 "
+    "values (32x32 pixels, the frames it was trained on), but the "
+    "classifier's frames have 1600 (40x40 pixels): set "
+    "--config.data.image_size=32, or seed it from a run trained on 40x40 "
+    "grey frames."
+  )
+  path = tmp_path / "percepts.npz"
+  np.savez(
+    path,
+    features=np.zeros((4, 6, 5)),
+    labels=np.arange(4) % 2,
+    split=np.array(["train", "train", "test", "test"]),
+  )
+  config = _quick(
+    tmp_path,
+    pretrained__workdir=pretrained,
+    data__task="percepts",
+    data__percepts=str(path),
+  )
+  assert _refused(config, tmp_path / "cls").endswith(
+    "but the classifier's percepts have 5 features a frame "
+    f"({path}): seed it from a run trained on frames of 5 values."
+  )
+  assert sorted(os.listdir(tmp_path)) == ["percepts.npz"]  # no workdir
+
+
+@pytest.mark.parametrize("kind", ["missing", "not a run"])
+@pytest.mark.parametrize("workdir_existed", [False, True])
+def test_a_pretrained_workdir_that_is_not_a_run_is_one_line(
+  tmp_path, kind, workdir_existed
+):
+  pretrained = tmp_path / "pretrained"
+  if kind == "not a run":
+    pretrained.mkdir()
+  workdir = tmp_path / "cls"
+  if workdir_existed:
+    workdir.mkdir()
+  config = _quick(tmp_path, pretrained__workdir=str(pretrained))
+  what = "does not exist" if kind == "missing" else "holds no config.json"
+  line = _refused(config, workdir)
+  assert workdir.exists() == workdir_existed  # kept if it was there before
+  assert not workdir_existed or os.listdir(workdir) == []
+  assert line == (
+    f"Bad configuration: config.pretrained.workdir={pretrained} {what}: it "
+    "is not a training run. Give the --workdir of a run of python -m "
+    "lstm_unsup.main, or leave it empty to start from random weights."
+  )

@@ -240,3 +240,20 @@ def test_truncated_gzipped_idx_is_named(tmp_path):
   (tmp_path / "x.gz").write_bytes(data[: len(data) // 2])
   with pytest.raises(DataError, match="x.gz is damaged"):
     digits.read_idx(tmp_path / "x.gz")
+
+
+def test_the_sources_tried_before_the_offline_digits_are_said_once(
+  tmp_path, monkeypatch
+):
+  """Issue 35: every split repeated two "Digit source ... unavailable"
+  lines (six in a training run); now one line says it, once."""
+  said = []
+  monkeypatch.setattr(
+    digits.logging, "info", lambda *a: said.append(a[0] % a[1:])
+  )
+  monkeypatch.setattr(digits, "_FALLBACKS_SAID", set(), raising=False)
+  for split in ("train", "valid", "test"):
+    assert load_digits("auto", split, str(tmp_path)).kind == "offline"
+  tried = [line for line in said if "TFDS" in line]
+  assert len(tried) == 1, said
+  assert "offline" in tried[0] and "files" in tried[0], tried

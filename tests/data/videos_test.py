@@ -1,12 +1,19 @@
-"""Tests for the video sources (lstm_unsup/data/videos.py, named_videos.py):
-files written here with PyAV, PIL and numpy are read back exactly."""
+"""Tests for the video sources (lstm_unsup/data/videos.py, arrays.py,
+named_videos.py): files written here with PyAV, PIL and numpy are read back
+exactly."""
 
 import importlib.util
+import io
+import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from lstm_unsup import train
+from lstm_unsup.configs import patches
 from lstm_unsup.data import digits, moving_mnist, named_videos, videos
 from lstm_unsup.data.errors import DataError, DataUnavailableError
 
@@ -232,3 +239,115 @@ def test_the_command_describes_a_source_and_copies_the_clips(tmp_path, capsys):
   out = capsys.readouterr().out
   assert "Copied bikes.mp4, carphone_pristine.mp4" in out
   assert "2 video(s) from video files" in out and "(250, 272, 640, 3)" in out
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+  """A 4x4 grey PNG whose header claims width x height pixels (IHDR's size
+  and CRC rewritten): a damaged frame, or a decompression bomb."""
+  buffer = io.BytesIO()
+  Image.fromarray(np.zeros((4, 4), np.uint8)).save(buffer, "PNG")
+  data = bytearray(buffer.getvalue())
+  data[16:24] = struct.pack(">II", width, height)  # IHDR's width, height
+  data[29:33] = struct.pack(">I", zlib.crc32(data[12:29]))
+  return bytes(data)
+
+
+def _frames(folder, count: int = 3):
+  folder.mkdir(parents=True)
+  for t in range(count):
+    Image.fromarray(_noise((8, 8), t)).save(folder / f"{t:03d}.png")
+
+
+def _describe(source) -> str:
+  """The one line that `python -m lstm_unsup.data.videos --describe`
+  ends with."""
+  with pytest.raises(SystemExit) as e:
+    videos.main([f"--describe={source}"])
+  assert isinstance(e.value.code, str) and "\n" not in e.value.code
+  return e.value.code
+
+
+@pytest.mark.parametrize(
+  "damage, message",
+  [
+    (
+      lambda p: p.write_bytes(_png_claiming(30000, 30000)),
+      "claims more pixels than PIL reads (Image size (900000000 pixels)",
+    ),
+    (
+      lambda p: p.write_bytes(p.read_bytes()[:-30]),
+      "is not a readable image: image file is truncated",
+    ),
+    (
+      lambda p: p.write_text("not an image"),
+      "is not a readable image: cannot identify image file",
+    ),
+  ],
+  ids=["huge header", "truncated", "not an image"],
+)
+def test_a_damaged_frame_is_one_line_naming_it(tmp_path, damage, message):
+  _frames(tmp_path / "videos" / "v0")
+  damage(tmp_path / "videos" / "v0" / "001.png")
+  line = _describe(tmp_path / "videos")
+  assert line.startswith(
+    f"Bad data: {tmp_path / 'videos' / 'v0' / '001.png'} {message}"
+  ), line
+
+
+@pytest.mark.parametrize(
+  "make, source, link, message",
+  [
+    (lambda d: os.symlink("loop", d / "loop"), "", "loop", "in a loop"),
+    (
+      lambda d: (
+        os.symlink("b.png", d / "v0/a.png"),
+        os.symlink("a.png", d / "v0/b.png"),
+      ),
+      "",
+      "v0/a.png",
+      "in a loop",
+    ),
+    (lambda d: os.symlink("loop", d / "loop"), "loop", "loop", "in a loop"),
+    (lambda d: os.symlink("loop", d / "loop"), "loop/v0", "loop", "in a loop"),
+    (
+      lambda d: os.symlink("gone.png", d / "v0/009.png"),
+      "",
+      "v0/009.png",
+      "to gone.png, which does not exist",
+    ),
+  ],
+  ids=[
+    "in the folder",
+    "two links",
+    "the source",
+    "above the source",
+    "dangling",
+  ],
+)
+def test_a_symbolic_link_that_loops_or_leads_nowhere_is_named(
+  tmp_path, make, source, link, message
+):
+  folder = tmp_path / "videos"
+  _frames(folder / "v0")
+  make(folder)
+  line = _describe(folder / source)
+  assert line.startswith(
+    f"Bad data: {folder / link} is a symbolic link {message}"
+  ), line
+  with pytest.raises(DataError, match="symbolic link"):
+    videos.load(folder / source)
+
+
+@pytest.mark.parametrize("fault", ["huge frame", "link loop"])
+def test_training_on_a_damaged_source_leaves_no_workdir(tmp_path, fault):
+  source = tmp_path / "videos"
+  _frames(source / "v0")
+  if fault == "huge frame":
+    (source / "v0" / "001.png").write_bytes(_png_claiming(30000, 30000))
+  else:
+    os.symlink("loop", source / "loop")
+  config = patches.get_config("quick")
+  config.data.patch_source = str(source)
+  with pytest.raises(DataError, match=str(source)):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert sorted(os.listdir(tmp_path)) == ["videos"]  # no workdir

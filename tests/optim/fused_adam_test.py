@@ -2,8 +2,18 @@
 
 The kernel must give the XLA path's numbers (to float32 rounding: the two
 compilers contract multiply-adds differently), update in place, and fall
-back to XLA with a reason when it cannot be built.
+back to XLA with a reason when it cannot be built. The cached library is
+trusted only when its SHA-256 record matches and nobody else could have
+written it; those tests load it in a fresh process (`_load` runs once per
+process, and a damaged library used to kill the process).
 """
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -141,7 +151,8 @@ def test_build_is_cached_and_atomic(kernel, tmp_path, monkeypatch):
   stamp = path.stat().st_mtime_ns
   assert fused_adam.build(compiler) == path  # found, not rebuilt
   assert path.stat().st_mtime_ns == stamp
-  assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+  record = path.with_name(path.name + ".sha256")
+  assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, record.name]
 
 
 def test_failures_fall_back_with_a_reason(tmp_path, monkeypatch):
@@ -156,3 +167,172 @@ def test_failures_fall_back_with_a_reason(tmp_path, monkeypatch):
   assert list(tmp_path.iterdir()) == []  # no half-written library left
   monkeypatch.setenv("CXX", "no-such-compiler-anywhere")
   assert load() == "no C++ compiler found (set $CXX)"
+
+
+# ----------------------------------------------------------------------------
+# The cached library: damaged, or writable by others.
+
+# Run in a fresh process: reports why the kernel is off (or None), whether
+# one clipped Adam step through it equals the XLA path's, and which cached
+# libraries the process mapped into its memory.
+_PROBE = """
+import json
+import jax, jax.numpy as jnp, numpy as np
+from lstm_unsup.optim import fused_adam, optimizers
+out = {"reason": fused_adam.unavailable_reason()}
+if fused_adam.available():
+  params = {"w": jnp.linspace(-1.0, 1.0, 1000, dtype=jnp.float32)}
+  grads = {"w": jnp.cos(jnp.arange(1000, dtype=jnp.float32))}
+  new = {}
+  for native in (True, False):
+    tx = optimizers.clipped_adam(1e-2, 1.0, native=native)
+    apply = jax.jit(tx.apply)
+    text = apply.lower(grads, tx.init(params), params).as_text()
+    out[f"kernel_in_{native}"] = fused_adam.TARGET in text
+    new[native] = np.asarray(apply(grads, tx.init(params), params)[0]["w"])
+  out["max_difference"] = float(np.abs(new[True] - new[False]).max())
+  out["moved"] = float(np.abs(new[False] - np.asarray(params["w"])).min())
+with open("/proc/self/maps") as f:
+  out["mapped"] = sorted({ln.split()[-1] for ln in f if "fused_adam-" in ln})
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def built_cache(tmp_path_factory):
+  """A cache folder holding one built kernel, to copy (one compile). Built
+  under a umask that would leave new files group-writable."""
+  if fused_adam._compiler() is None:
+    pytest.skip("no C++ compiler here: clipped Adam runs through XLA")
+  folder = tmp_path_factory.mktemp("built") / "cache"
+  umask = os.umask(0o002)
+  try:
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setenv("LSTM_UNSUP_CACHE_DIR", str(folder))
+      library = fused_adam.build(fused_adam._compiler())
+  finally:
+    os.umask(umask)
+  return folder, library.name
+
+
+def _private_copy(built_cache, tmp_path) -> Path:
+  """The built cache copied under tmp_path (modes kept): its library path."""
+  folder, name = built_cache
+  shutil.copytree(folder, tmp_path / "cache")
+  return tmp_path / "cache" / name
+
+
+def _probe(cache: Path) -> tuple[dict, str]:
+  """(_PROBE's report, stderr) of a fresh process using the cache `cache`."""
+  env = {**os.environ, "LSTM_UNSUP_CACHE_DIR": str(cache)}
+  env.pop("LSTM_UNSUP_NATIVE_ADAM", None)
+  done = subprocess.run(
+    [sys.executable, "-c", _PROBE],
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=False,
+  )
+  assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-3000:]}"
+  return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
+def _truncate(library: Path) -> None:
+  os.truncate(library, 4096)  # was a bus error (SIGBUS) at load
+
+
+def _remove_record(library: Path) -> None:
+  os.remove(library.with_name(library.name + ".sha256"))
+
+
+def _overwrite(library: Path) -> None:
+  """Same size, other bytes: only the hash sees it."""
+  data = bytearray(library.read_bytes())
+  data[len(data) // 2] ^= 0xFF
+  library.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+  "damage, says",
+  [
+    (_truncate, "does not match its checksum"),
+    (_overwrite, "does not match its checksum"),
+    (_remove_record, "has no checksum beside it"),
+  ],
+)
+def test_a_damaged_or_unrecorded_library_is_rebuilt_with_a_warning(
+  built_cache, tmp_path, damage, says
+):
+  library = _private_copy(built_cache, tmp_path)
+  damage(library)
+  report, stderr = _probe(library.parent)
+  assert report["reason"] is None
+  assert report["kernel_in_True"] and not report["kernel_in_False"]
+  # The kernel's step is the XLA step's (float32 rounding aside) and moved
+  # every parameter by far more than that.
+  assert report["max_difference"] <= 1e-6 and report["moved"] > 1e-4
+  assert report["mapped"] == [str(library)]
+  warning = next(ln for ln in stderr.splitlines() if says in ln)
+  assert str(library) in warning and "rebuilding it" in warning
+  assert library.read_bytes() == (built_cache[0] / library.name).read_bytes()
+  assert (built_cache[0] / (library.name + ".sha256")).read_text() == (
+    library.with_name(library.name + ".sha256").read_text()
+  )
+
+
+def _chmod_library(library: Path) -> Path:
+  library.chmod(0o666)
+  return library
+
+
+def _chmod_record(library: Path) -> Path:
+  record = library.with_name(library.name + ".sha256")
+  record.chmod(0o666)
+  return record
+
+
+def _chmod_folder(library: Path) -> Path:
+  library.parent.chmod(0o777)
+  return library.parent
+
+
+def _give_away(library: Path) -> Path:
+  if os.geteuid() != 0:
+    pytest.skip("only root can give a file to another user")
+  os.chown(library, 65534, -1)  # nobody
+  return library
+
+
+@pytest.mark.parametrize(
+  "expose, fix",
+  [
+    (_chmod_library, "chmod go-w"),
+    (_chmod_record, "chmod go-w"),
+    (_chmod_folder, "chmod go-w"),
+    (_give_away, "LSTM_UNSUP_CACHE_DIR"),
+  ],
+)
+def test_a_library_others_could_write_is_not_loaded(
+  built_cache, tmp_path, expose, fix
+):
+  library = _private_copy(built_cache, tmp_path)
+  before = library.read_bytes()
+  exposed = expose(library)
+  report, stderr = _probe(library.parent)
+  reason = report["reason"]
+  assert reason is not None and str(exposed) in reason
+  assert fix in reason and "LSTM_UNSUP_CACHE_DIR" in reason
+  if fix == "chmod go-w":
+    assert f"chmod go-w {exposed}" in reason
+  assert report["mapped"] == []  # nothing of it ran in the process
+  assert f"clipped Adam runs through XLA: {reason}" in stderr
+  assert library.read_bytes() == before  # refused, not rebuilt
+
+
+def test_the_cache_it_creates_is_private(built_cache):
+  folder, name = built_cache
+  assert folder.stat().st_mode & 0o777 == 0o700
+  for path in (folder / name, folder / (name + ".sha256")):
+    assert path.stat().st_mode & 0o022 == 0, f"{path}: {path.stat().st_mode:o}"
+    assert path.stat().st_uid == os.geteuid()

@@ -5,8 +5,10 @@ import errno
 import gc
 import logging
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from etils import epath
 
 from lstm_unsup import input_pipeline, models, train, training_step
 from lstm_unsup.run import checkpoints, folder, metrics_io
+from tests.cli_test import QUICK, ROOT, file_size_limited
 from tests.train_test import _quick
 
 # Orbax leaves the reads of a damaged checkpoint's other arrays pending;
@@ -213,6 +216,149 @@ def test_a_really_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_disk):
     train.train_and_evaluate(config, workdir)
   assert _steps(workdir) == ["4"]
   assert int(checkpoints.restore_state(workdir)["step"]) == 4
+
+
+def _fail_metadata_write(error: Exception, monkeypatch) -> None:
+  """Makes orbax's write of a checkpoint's _METADATA raise `error` (in its
+  background thread, after the arrays were written)."""
+  real = epath.Path.write_text
+
+  def write_text(self, *args, **kwargs):
+    if checkpoints.TMP_MARK in str(self) and self.name == "_METADATA":
+      raise error
+    return real(self, *args, **kwargs)
+
+  monkeypatch.setattr(epath.Path, "write_text", write_text)
+
+
+@pytest.mark.parametrize(
+  "error, shown",
+  [
+    (OSError(errno.ENOSPC, "No space left on device", "_METADATA"), False),
+    (OSError(errno.EFBIG, "File too large", "_METADATA"), False),
+    (TypeError("a bug in the state's types"), True),  # not the disk's fault
+  ],
+  ids=["disk_full", "file_too_large", "bug"],
+)
+def test_orbax_logs_a_bug_in_a_save_but_not_a_file_system_failure(
+  tmp_path, monkeypatch, caplog, error, shown
+):
+  mngr = _manager(str(tmp_path))
+  _fail_metadata_write(error, monkeypatch)
+  with caplog.at_level(logging.ERROR):
+    checkpoints.save(mngr, 1, {"w": np.ones(3, np.float32)})
+    with pytest.raises(checkpoints.CheckpointError, match="checkpoint 1 "):
+      checkpoints.finish(mngr)
+  from_orbax = [r for r in caplog.records if "/orbax/" in r.pathname]
+  tracebacks = [r for r in from_orbax if r.exc_info and r.exc_info[1]]
+  if shown:  # a bug keeps orbax's report of it, with its traceback
+    assert any("a bug in the state" in repr(r.exc_info) for r in tracebacks)
+  else:  # the CheckpointError is the only report
+    assert from_orbax == [], [r.getMessage()[:200] for r in from_orbax]
+
+
+@pytest.mark.parametrize(
+  "error, shown",
+  [
+    (
+      ValueError("OUT_OF_RANGE: Failed writing: \"d/1\" [os_error_code='27']"),
+      0,
+    ),
+    (TypeError("a bug in the state's types"), 1),
+  ],
+)
+def test_asyncios_unretrieved_orbax_write_failures_are_dropped(error, shown):
+  """The suite's run of the EFBIG test above once printed asyncio's "Task
+  exception was never retrieved" of an orbax write, with its traceback."""
+  record = logging.LogRecord(
+    "asyncio",
+    logging.ERROR,
+    "/usr/lib/python3/asyncio/base_events.py",
+    1771,
+    "Task exception was never retrieved\nfuture: <Task coro=<write() "
+    "defined at /site-packages/orbax/checkpoint/serialization.py:188>>",
+    (),
+    (type(error), error, None),
+  )
+  checkpoints._quiet_save_failures()
+  assert logging.getLogger("asyncio").filter(record) == shown
+
+
+def _train_command(workdir, tmp_path, *overrides, max_file_bytes=None):
+  args = [
+    "-m",
+    "lstm_unsup.main",
+    QUICK,
+    f"--workdir={workdir}",
+    "--config.data.source=offline",
+    f"--config.data.data_dir={tmp_path / 'data'}",
+    *overrides,
+  ]
+  return subprocess.run(
+    [sys.executable, *args]
+    if max_file_bytes is None
+    else file_size_limited(max_file_bytes, *args),
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")},
+  )
+
+
+def _only_the_checkpoint_line(proc) -> str:
+  """The one line of a failed save, once sure that nothing else was said
+  but the run's progress (absl's INFO lines) and at most one warning."""
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  lines = proc.stderr.strip().splitlines()
+  others = [ln for ln in lines[:-1] if not re.match(r"I\d{4} ", ln)]
+  assert len(others) <= 1 and len(lines) < 30, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+  assert lines[-1].startswith("Checkpoint problem: "), lines[-1]
+  return lines[-1]
+
+
+def test_a_save_past_the_file_size_limit_is_one_line_naming_the_file(tmp_path):
+  """Each file may hold 400 kB: more than any file written before the
+  checkpoint, less than one of its arrays (512 kB), so its array file fails
+  with EFBIG (orbax's threads printed 335 lines of tracebacks before)."""
+  workdir = tmp_path / "run"
+  proc = _train_command(
+    workdir,
+    tmp_path,
+    "--config.train.num_steps=1",
+    max_file_bytes=400 * 1024,
+  )
+  line = _only_the_checkpoint_line(proc)
+  start = (
+    f"Checkpoint problem: Saving checkpoint 1 under {workdir}/checkpoints "
+    f"failed: File too large: '{workdir}/checkpoints/1.orbax-checkpoint-tmp/"
+  )
+  assert line.startswith(start), line
+  assert "The last complete checkpoint (none) is intact." in line
+  assert os.listdir(workdir / "checkpoints") == []
+
+
+def test_a_really_full_disk_is_one_line_on_the_command_line(
+  tmp_path, tiny_disk
+):
+  """Checkpoint 1 fills most of the 3 MB; checkpoint 2 fails (it printed
+  559 lines, orbax's and tensorstore's tracebacks, before the one line)."""
+  workdir = tiny_disk / "run"
+  proc = _train_command(
+    workdir,
+    tmp_path,
+    "--config.train.num_steps=2",
+    "--config.train.checkpoint_every_steps=1",
+  )
+  line = _only_the_checkpoint_line(proc)
+  assert line == (
+    f"Checkpoint problem: Saving checkpoint 2 under {workdir}/checkpoints "
+    "failed: the disk is full. The last complete checkpoint (step 1) is "
+    "intact. Free space or fix the cause, then rerun the same command to "
+    "resume from it."
+  )
+  assert _steps(str(workdir)) == ["1"]
 
 
 def test_a_state_with_a_nan_is_never_saved(tmp_path):

@@ -3,6 +3,7 @@ leaves it readable, and a damaged line is named, never a traceback."""
 
 import json
 import logging
+import os
 
 import pytest
 
@@ -62,3 +63,16 @@ def test_a_damaged_line_is_skipped_naming_it_or_refused_in_one_line(
   with pytest.raises(metrics_io.MetricsError, match="line 2"):
     metrics_io.MetricWriter(str(tmp_path)).truncate_after(1)
   assert path.read_bytes() == text
+
+
+def test_a_failed_append_names_metrics_jsonl(tmp_path):
+  if not os.path.exists("/dev/full"):
+    pytest.skip("no /dev/full here")
+  writer = metrics_io.MetricWriter(str(tmp_path))
+  path = tmp_path / "metrics.jsonl"
+  path.symlink_to("/dev/full")  # every write fails: "No space left"
+  with pytest.raises(OSError) as caught:
+    writer.write(1, "train", {"loss": 1.0})
+  writer.close()
+  assert caught.value.filename == str(path)
+  assert str(caught.value) == (f"[Errno 28] No space left on device: '{path}'")

@@ -168,10 +168,11 @@ def _fit(X, lengths=None, **kwargs):
     ),
     (
       lambda m: (
-        copy.copy(m).set_params(variant="future").score_samples(_sequences())
+        copy.copy(m).set_params(variant="future").reconstruct(_sequences())
       ),
       "no reconstruct decoder",
     ),
+    (lambda m: m.score_samples([np.zeros((5, 2)), np.zeros((2, 2))]), "1 has"),
   ],
 )
 def test_bad_input_gets_a_clear_error(fitted, call, match):
@@ -289,3 +290,21 @@ def test_non_finite_parameters_are_refused(fitted, tmp_path):
     save(nans, folder)
     with pytest.raises(ValueError, match="params/decoder_.* holds NaN or inf"):
       SequenceAutoencoder.load(str(folder))
+
+
+def test_the_default_models_scores_of_its_training_data_beat_the_mean():
+  """The score is the model's own objective: a composite trained to read
+  the first L - K steps must not be scored on reconstructing all L (issue
+  35: the first steps' error was 1.9, worse than predicting the mean)."""
+  rng = np.random.default_rng(0)
+  t = np.arange(275)
+  freq, phase = rng.uniform(0.02, 0.06, (2, 40, 1)) * [[[1]], [[100]]]
+  x = np.sin(freq * t + phase) + 0.1 * rng.standard_normal((40, 275))
+  ae = SequenceAutoencoder(epochs=40, verbose=0).fit(x[..., None])
+  assert ae.variant == "composite" and ae.future_steps_ > 0
+  scores_N, steps_NxT = ae.score_samples(x[..., None], per_step=True)
+  # Predicting the mean scores each step's squared standardised value.
+  mean_NxT = np.square((x - ae.mean_[0]) / ae.scale_[0])
+  assert scores_N.mean() < 0.5 * mean_NxT.mean()
+  for part in (slice(0, 10), slice(-10, None)):  # first and last steps
+    assert steps_NxT[:, part].mean() < mean_NxT[:, part].mean()

@@ -224,3 +224,48 @@ def test_saved_arrays_of_another_dtype_or_a_tiny_scale_are_refused(
   _rewrite_arrays(folder, change)
   with pytest.raises(ValueError, match=message):
     SequenceAutoencoder.load(str(folder))
+
+
+def _edit_saved(folder, field, value):
+  """settings.json with `field` set to `value`, written without checksums
+  (as an older save, or a hand that edited it)."""
+  path = folder / "settings.json"
+  saved = json.loads(path.read_text())
+  saved[field] = value
+  path.write_text(json.dumps(saved))
+  (folder / "checksums.sha256").unlink()
+
+
+@pytest.mark.parametrize(
+  "history, message",
+  [
+    ([1], "history entry 0 is 1, not an object"),
+    ({"loss": 1.0}, "history is {'loss': 1.0}, not a list"),
+    ([{"epoch": 1, "loss": 1.0}, "x"], "history entry 1 is 'x', not an object"),
+    ([{"epoch": 1, "lr": "fast"}], "history entry 0 has lr='fast'"),
+  ],
+  ids=["[1]", "an object", "a string entry", "a string rate"],
+)
+def test_a_malformed_history_is_refused_naming_the_file(
+  fitted, tmp_path, history, message
+):
+  folder = tmp_path / "ae"
+  fitted.save(str(folder))
+  _edit_saved(folder, "history", history)
+  with pytest.raises(ValueError) as e:
+    SequenceAutoencoder.load(str(folder))
+  assert str(e.value).startswith(f"{folder / 'settings.json'}: {message}")
+
+
+@pytest.mark.parametrize("name", ["settings.json", "params.msgpack"])
+def test_a_folder_in_place_of_a_saved_file_is_named(fitted, tmp_path, name):
+  folder = tmp_path / "ae"
+  fitted.save(str(folder))
+  (folder / name).unlink()
+  (folder / name).mkdir()
+  with pytest.raises(ValueError) as e:
+    SequenceAutoencoder.load(str(folder))
+  assert str(e.value).startswith(
+    f"{folder / name} is a folder, not a file: {folder} is not a folder "
+    "saved by SequenceAutoencoder.save"
+  )
