@@ -323,15 +323,17 @@ def barrier(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def any_process(flag: bool) -> bool:
-  """True on every process if `flag` is true on any (a signal or a time
-  budget that one process saw must stop them all at the same step)."""
+def agree(*values: int) -> tuple[int, ...]:
+  """Each value's largest over every process, on every process: a time
+  budget or a signal that one process saw must stop them all at the same
+  step (one small all-gather)."""
   if not is_multiprocess():
-    return flag
+    return values
   from jax.experimental import multihost_utils  # noqa: PLC0415
 
-  flags_P = multihost_utils.process_allgather(np.array([flag], np.int32))
-  return bool(np.asarray(flags_P).any())
+  mine = np.array(values, np.int64)
+  every_PxV = np.asarray(multihost_utils.process_allgather(mine))
+  return tuple(int(v) for v in every_PxV.reshape(-1, len(values)).max(0))
 
 
 def local_rows(sharding, global_shape) -> slice:

@@ -41,13 +41,19 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-from lstm_unsup import cli, files, input_pipeline
+from lstm_unsup import cli, distributed, files, input_pipeline
+from lstm_unsup.crops import (  # noqa: F401  (features.crop_corners, ...)
+  CROPS,
+  check_crops,
+  crop_corners,
+  cut_crops,
+  describe_crops,
+)
 from lstm_unsup.data import videos as videos_lib
 from lstm_unsup.data.errors import DataError
 from lstm_unsup.run import folder, opening
 
 WHICH = ("h", "c", "state")
-CROPS = ("grid", "centre", "random")
 
 
 def frame_shape(config, params) -> tuple[int, int, int]:
@@ -83,92 +89,6 @@ def _misfit(config, params, shape, crops, ask: str) -> str | None:
   return fits
 
 
-def _check_crops(crops: str, num_crops: int) -> None:
-  if crops not in CROPS:
-    raise ValueError(f"crops={crops!r} is not one of {CROPS}.")
-  if num_crops < 1 or (crops != "random" and num_crops != 1):
-    raise ValueError(
-      f"num_crops={num_crops}: give a number >= 1, and only with "
-      'crops="random" (grid and centre choose their crops).'
-    )
-
-
-def crop_corners(
-  frame_sizes, size: int, crops: str, num_crops: int = 1, *, seed: int = 0
-) -> list[np.ndarray]:
-  """Top-left corners (N x 2: row, column) of the size x size crops of
-  each video, given its frames' (H, W); `crops` as the module says.
-  Random corners are drawn per video from one stream of `seed` (video b's
-  depend on b and the seed, not on the other videos), uniformly over every
-  position, as training's crops are (data/patches.py)."""
-  _check_crops(crops, num_crops)
-  rng = np.random.default_rng(seed)
-  fractions_BxNx2 = rng.random((len(frame_sizes), num_crops, 2))
-  corners = []
-  for (H, W), fraction_Nx2 in zip(frame_sizes, fractions_BxNx2):
-    free_2 = np.array([H - size, W - size])
-    if crops == "grid":
-      corner_Nx2 = size * np.argwhere(np.ones((H // size, W // size)))
-    elif crops == "centre":
-      corner_Nx2 = free_2[None] // 2
-    else:
-      corner_Nx2 = np.floor(fraction_Nx2 * (free_2 + 1)).astype(int)
-    corners.append(corner_Nx2)
-  return corners
-
-
-def cut_crops(
-  videos, names, size: int, crops: str, num_crops: int = 1, *, seed: int = 0
-) -> np.ndarray:
-  """Crops (B, N, T, S, S, C) of videos (each T x H x W x C, H and W >= S,
-  sizes may differ) at `crop_corners`. Videos whose frames make grids of
-  different shapes are refused, naming the first two."""
-  sizes = [tuple(v.shape[1:3]) for v in videos]
-  if crops == "grid":
-    grids = {}  # each grid's shape: the first video that makes it
-    for name, (H, W) in zip(names, sizes):
-      grids.setdefault((H // size, W // size), name)
-    if len(grids) > 1:
-      (g1, a), (g2, b) = list(grids.items())[:2]
-      raise DataError(
-        f"{a} makes a {g1[0]}x{g1[1]} grid of {size}x{size} tiles and {b} "
-        f"a {g2[0]}x{g2[1]} one: --crops=grid needs frames that make one "
-        "grid; give --crops=centre or --crops=random instead."
-      )
-  corners = crop_corners(sizes, size, crops, num_crops, seed=seed)
-  return np.stack(
-    [
-      np.stack([v[:, r : r + size, c : c + size] for r, c in corner_Nx2])
-      for v, corner_Nx2 in zip(videos, corners)
-    ]
-  )
-
-
-def describe_crops(
-  frame_sizes, size: int, crops: str, num_crops: int = 1, seed: int = 0
-) -> str:
-  """What `crops` cuts from frames of these (H, W), in words."""
-  if crops == "centre":
-    return f"the centre {size}x{size} crop of each video"
-  if crops == "random":
-    return (
-      f"{num_crops} random {size}x{size} crop(s) of each video (seed {seed})"
-    )
-  (H, W), *rest = frame_sizes
-  rows, cols = H // size, W // size
-  grid = (
-    f"{rows * cols} tiles of {size}x{size} per video ({rows} rows x {cols} "
-    "columns of tiles, row-major from the top-left)"
-  )
-  if any(tuple(hw) != (H, W) for hw in rest):
-    left = f"H mod {size} rows and W mod {size} columns of each frame"
-  elif H % size == W % size == 0:
-    return f"{grid}, covering each frame of (H, W) = ({H}, {W})"
-  else:
-    left = f"{H % size} row(s) and {W % size} column(s) of each frame"
-  return f"{grid}; the last {left} are not encoded"
-
-
 def encode(
   run,
   videos_BxTxHxWxC: np.ndarray,
@@ -198,7 +118,7 @@ def encode(
   if which not in WHICH:
     raise ValueError(f"which={which!r} is not one of {WHICH}.")
   if crops is not None:
-    _check_crops(crops, num_crops)
+    check_crops(crops, num_crops)
   frames = given = np.asarray(videos_BxTxHxWxC)
   shape, T = frame_shape(config, params), config.data.num_input_frames
   if frames.ndim == 4 and shape[-1] == 1:
@@ -236,6 +156,7 @@ def encode(
     picked = [a.reshape(len(a), -1) for c, h in parts for a in pick(c, h)]
     return jnp.concatenate(picked, -1)
 
+  params = jax.device_get(params)  # computed by this process alone
   out = []
   for start in range(0, len(frames), batch_size):
     chunk = frames[start : start + batch_size, :T]
@@ -334,9 +255,10 @@ def export(
       f"The folder of --output={output} does not exist: make {where} first."
     )
   run_folder = folder.RunDir(workdir)
+  writes = distributed.is_writer()  # process 0 of several writes
   held = (
     run_folder.locked()
-    if run_folder.contains(output)
+    if writes and run_folder.contains(output)
     else contextlib.nullcontext()
   )
   with held:
@@ -364,9 +286,10 @@ def export(
     else:
       feats = _encode_each(run, frames, which=which, stats=stats)
       what += f": {describe_crops(sizes, size, crops, num_crops, seed)}"
-    buffer = io.BytesIO()
-    np.save(buffer, feats)
-    files.write_atomically(output, buffer.getvalue())
+    if writes:
+      buffer = io.BytesIO()
+      np.save(buffer, feats)
+      files.write_atomically(output, buffer.getvalue())
   return feats, what
 
 
@@ -377,6 +300,7 @@ def output_path(output: str) -> str:
 
 def main(argv):
   del argv
+  distributed.initialize_from_flags()  # each process encodes all; 0 writes
   feats, what = export(
     FLAGS.workdir,
     FLAGS.split,
@@ -388,6 +312,8 @@ def main(argv):
     num_crops=FLAGS.num_crops,
     seed=FLAGS.seed,
   )
+  if not distributed.is_writer():
+    return
   print(f"Encoded {what}.")
   axes = ": (videos, crops, features)" if FLAGS.crops else ""
   path = output_path(FLAGS.output)
@@ -396,4 +322,5 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
+  distributed.define_flags()
   cli.run_main(main)

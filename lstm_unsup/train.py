@@ -70,14 +70,11 @@ def train_and_evaluate(
   )
   run = folder.RunDir(workdir)
   # On several processes, process 0 holds the workdir and writes its files.
-  holding = run.locked() if distributed.is_writer() else _as_is(run)
+  holding = (
+    run.locked() if distributed.is_writer() else contextlib.nullcontext(run)
+  )
   with holding as run:
     return _train_and_evaluate(config, run, mesh, model)
-
-
-@contextlib.contextmanager
-def _as_is(run):
-  yield run
 
 
 def _train_and_evaluate(config, run, mesh, model) -> dict[str, Any]:
@@ -212,9 +209,12 @@ def _loop(config, run, mesh, model, begun: _Begun, last: int):
         trained += time.perf_counter() - began
       # Out of time, or a signal arrived (on any process: all stop at the
       # same step): this step is the last, saved.
-      if distributed.any_process(bool(budget and trained >= budget)):
+      out_of_time, signum = distributed.agree(
+        int(bool(budget and trained >= budget)), stop[0] if stop else 0
+      )
+      if out_of_time:
         last = step
-      stopping = distributed.any_process(bool(stop))
+      stopping = bool(signum)
       log = _itstime(step, t.log_every_steps, last)
       evaluate = _itstime(step, t.eval_every_steps, last)
       save = _itstime(step, t.checkpoint_every_steps, last)
@@ -248,7 +248,7 @@ def _loop(config, run, mesh, model, begun: _Begun, last: int):
         checkpoints.save(mngr, step, state)
       if stopping:
         checkpoints.finish(mngr)
-        raise Interrupted(stop[0], step)
+        raise Interrupted(signum, step)
       if step == last:
         break
   return state, eval_metrics, last, trained

@@ -200,6 +200,24 @@ def test_a_killed_process_stops_the_other_and_the_rerun_resumes_exactly(
   _assert_same_run(workdir, two, rtol=0)
 
 
+def test_a_signal_to_one_process_stops_both_at_the_same_saved_step(tmp_path):
+  """SIGTERM to process 1 stopped it; process 0 then failed (IndexError)."""
+  workdir = tmp_path / "run"
+  args = [QUICK, f"--workdir={workdir}", *RUN, "--config.train.num_steps=5000"]
+  with _processes(tmp_path, "lstm_unsup.main", args) as procs:
+    deadline = time.monotonic() + 240
+    while not glob.glob(f"{workdir}/checkpoints/6"):
+      assert time.monotonic() < deadline and procs[0].poll() is None
+      time.sleep(0.05)
+    procs[1].send_signal(signal.SIGTERM)
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+  lines = [err.strip().splitlines()[-1] for err in errs]
+  assert [p.returncode for p in procs] == [143, 143], errs[0][-3000:]
+  assert lines[0] == lines[1] and lines[0].startswith("Stopped by SIGTERM at")
+  step = lines[0].split("saved checkpoint ")[1].split(";")[0]
+  assert os.path.isdir(workdir / "checkpoints" / step)
+
+
 def test_eval_on_two_processes_gives_one_process_numbers(runs):
   root, one, _, _ = runs
   alone = _alone(root, "lstm_unsup.eval", f"--workdir={one}")
@@ -215,6 +233,33 @@ def test_eval_on_two_processes_gives_one_process_numbers(runs):
   for key, value in single.items():
     if isinstance(value, float):
       np.testing.assert_allclose(together[key], value, rtol=1e-6)
+
+
+def test_features_and_the_classifier_on_two_processes(runs):
+  """Each process computes the whole; process 0 writes what one would."""
+  root, one, _, _ = runs
+  out = [root / "features_1.npy", root / "features_2.npy"]
+  export = [f"--workdir={one}", "--split=test"]
+  alone = _alone(root, "lstm_unsup.features", *export, f"--output={out[0]}")
+  assert alone.returncode == 0, alone.stderr[-3000:]
+  args = [*export, f"--output={out[1]}"]
+  with _processes(root, "lstm_unsup.features", args) as procs:
+    (said, _), (silent, _) = _finish(procs)
+  assert said == alone.stdout.replace(str(out[0]), str(out[1])) and not silent
+  np.testing.assert_array_equal(np.load(out[1]), np.load(out[0]))
+  classifier = ["--config=lstm_unsup/configs/classifier.py:quick"]
+  runs_of = {n: root / f"classifier_{n}" for n in (1, 2)}
+  alone = _alone(
+    root, "lstm_unsup.classifier.train", *classifier,
+    f"--workdir={runs_of[1]}",
+  )  # fmt: skip
+  assert alone.returncode == 0, alone.stderr[-3000:]
+  args = [*classifier, f"--workdir={runs_of[2]}"]
+  with _processes(root, "lstm_unsup.classifier.train", args) as procs:
+    _finish(procs)
+  for x, y in zip(_records(runs_of[1]), _records(runs_of[2]), strict=True):
+    assert x.keys() == y.keys()
+    assert x.get("accuracy") == y.get("accuracy")
 
 
 def test_a_run_of_two_processes_goes_on_on_one(runs):

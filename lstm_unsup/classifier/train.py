@@ -15,6 +15,7 @@ test video is classified and averaged per video: `accuracy` is per video
 back instead of retrained.
 """
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -28,7 +29,7 @@ import optax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from lstm_unsup import classifier, cli, config_lib, lstm
+from lstm_unsup import classifier, cli, config_lib, distributed, lstm
 from lstm_unsup.classifier.model import open_pretrained
 from lstm_unsup.data import digits as digits_lib
 from lstm_unsup.data import labelled
@@ -325,22 +326,28 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains the classifier; returns its test metrics (read back if done)."""
   validate(config)
-  with folder.RunDir(workdir).locked() as run:  # one process at a time
-    return _train_and_evaluate(config, run)
+  run = folder.RunDir(workdir)
+  # One training at a time; of several processes (each trains the whole
+  # classifier, the same way), process 0 holds the folder and writes.
+  writes = distributed.is_writer()
+  with run.locked() if writes else contextlib.nullcontext(run) as run:
+    return _train_and_evaluate(config, run, writes)
 
 
-def _train_and_evaluate(config, run: folder.RunDir) -> dict[str, Any]:
+def _train_and_evaluate(config, run: folder.RunDir, writes=True) -> dict:
   last = config.train.num_steps
   done = metrics_io.last_record(run.path, "test", step=last)
   if done is not None:
     logging.info("%s is done; reading its results.", run.path)
     return done
-  run.check(config, resume=False)  # an unfinished run starts over
+  if writes:
+    run.check(config, resume=False)  # an unfinished run starts over
   start_time = time.perf_counter()
   train, test = load_videos(config)  # checked before anything is written
   pretrained = open_pretrained(config, train)
-  run.write_config(config.to_dict())
-  writer = run.writer()
+  if writes:
+    run.write_config(config.to_dict())
+  writer = run.writer() if writes else metrics_io.NoWriter()
   writer.truncate_after(-1)
   mcfg, params = fit(config, train, test.num_classes, writer, pretrained)
   predict = step_functions(mcfg, _items(config.optim))[2]
@@ -366,7 +373,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  distributed.initialize_from_flags()
   result = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if not distributed.is_writer():
+    return
   print(
     f"Test accuracy {result['accuracy']:.4f} per video, "
     f"{result['block_accuracy']:.4f} per block ({result['num_videos']} "
@@ -380,4 +390,5 @@ if __name__ == "__main__":
   )
   flags.DEFINE_string("workdir", None, "Where the run writes its results.")
   flags.mark_flags_as_required(["workdir"])
+  distributed.define_flags()
   cli.run_main(main)
