@@ -235,6 +235,7 @@ def test_eval_on_two_processes_gives_one_process_numbers(runs):
       np.testing.assert_allclose(together[key], value, rtol=1e-6)
 
 
+@pytest.mark.slow  # 35 s: one more run of each command on two processes
 def test_features_and_the_classifier_on_two_processes(runs):
   """Each process computes the whole; process 0 writes what one would."""
   root, one, _, _ = runs
