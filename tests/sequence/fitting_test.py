@@ -57,6 +57,7 @@ def _small_set(n=60, T=50, seed=0):
   return (waves + 0.05 * rng.normal(size=waves.shape)).astype(np.float32)
 
 
+@pytest.mark.slow  # 30 s: the defaults fit to the end
 def test_a_default_fit_does_not_stop_while_its_validation_loss_falls():
   """The defaults on a small set: the fit learns, stops on its own, and
   only once its validation loss has flattened out: over its last
