@@ -16,8 +16,6 @@ run. It runs on several processes with the flags of `lstm_unsup.main`
 (docs/distributed.md), each scoring its part of every batch.
 """
 
-import contextlib
-
 import jax
 from absl import flags
 
@@ -52,9 +50,8 @@ def evaluate_run(
   if mnist_test_seq and split == "mnist_test_seq":
     config.eval.mnist_test_seq = mnist_test_seq  # "test" stays the run's own
     config_lib.validate(config)
-  run = folder.RunDir(workdir)
   writes = distributed.is_writer()  # process 0 of several
-  with run.locked() if writes else contextlib.nullcontext():  # it writes
+  with folder.RunDir(workdir).locked():  # it writes into the run
     state = checkpoints.restore_state(workdir)
     stats = opening.patch_stats(workdir, config)  # as recorded
     B, count = config.eval.batch_size, jax.device_count()

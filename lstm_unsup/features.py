@@ -258,7 +258,7 @@ def export(
   writes = distributed.is_writer()  # process 0 of several writes
   held = (
     run_folder.locked()
-    if writes and run_folder.contains(output)
+    if run_folder.contains(output)
     else contextlib.nullcontext()
   )
   with held:

@@ -68,12 +68,8 @@ def train_and_evaluate(
   sizing.check_fits(
     config, model, training_step.build_optimizer(config), mesh.local_devices
   )
-  run = folder.RunDir(workdir)
   # On several processes, process 0 holds the workdir and writes its files.
-  holding = (
-    run.locked() if distributed.is_writer() else contextlib.nullcontext(run)
-  )
-  with holding as run:
+  with folder.RunDir(workdir).locked() as run:
     return _train_and_evaluate(config, run, mesh, model)
 
 

@@ -15,7 +15,6 @@ test video is classified and averaged per video: `accuracy` is per video
 back instead of retrained.
 """
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -326,12 +325,10 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains the classifier; returns its test metrics (read back if done)."""
   validate(config)
-  run = folder.RunDir(workdir)
   # One training at a time; of several processes (each trains the whole
   # classifier, the same way), process 0 holds the folder and writes.
-  writes = distributed.is_writer()
-  with run.locked() if writes else contextlib.nullcontext(run) as run:
-    return _train_and_evaluate(config, run, writes)
+  with folder.RunDir(workdir).locked() as run:
+    return _train_and_evaluate(config, run, distributed.is_writer())
 
 
 def _train_and_evaluate(config, run: folder.RunDir, writes=True) -> dict:

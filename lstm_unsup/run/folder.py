@@ -34,7 +34,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
-from lstm_unsup import config_lib, files
+from lstm_unsup import config_lib, distributed, files
 from lstm_unsup.data import checksums
 from lstm_unsup.run import metrics_io
 
@@ -97,6 +97,11 @@ class RunDir:
 
   @contextlib.contextmanager
   def locked(self):
+    """Holds the folder while the block runs. Of several processes, only
+    process 0, the one that writes the run's files, takes it."""
+    if not distributed.is_writer():
+      yield self
+      return
     self.lock()
     try:
       yield self
