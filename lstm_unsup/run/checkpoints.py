@@ -184,13 +184,16 @@ def _remove_partial(mngr) -> None:
 
 class _FileSystemFailures(py_logging.Filter):
   """Drops orbax's log records of a file-system failure (with tracebacks),
-  and asyncio's "Task exception was never retrieved" of orbax's writes that
+  and asyncio's "... exception was never retrieved" of orbax's writes that
   failed so: the CheckpointError of the save says it in one line."""
 
   def filter(self, record: py_logging.LogRecord) -> bool:
     error = record.exc_info[1] if record.exc_info else None
+    # asyncio names the coroutine's file ("Task exception ...") or not
+    # ("Future exception ..."): then the failed write's path says it.
     from_orbax = "/orbax/" in record.pathname or (
-      record.name == "asyncio" and "/orbax/" in record.getMessage()
+      record.name == "asyncio"
+      and ("/orbax/" in record.getMessage() or TMP_MARK in str(error))
     )
     return not (from_orbax and _os_failure(error) is not None)
 
