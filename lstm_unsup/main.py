@@ -45,7 +45,10 @@ def main(argv):
     return  # process 0 reports
   print(f"Data: {result['data']}")
   print(f"Results are in {_WORKDIR.value}: {', '.join(folder.RESULTS)}.")
-  print("Test set:", evaluation.summary_line(result["test"]))
+  if result["test"]:
+    print("Test set:", evaluation.summary_line(result["test"]))
+  else:
+    print("Test set: left unread (--config.eval.final_test=False).")
 
 
 if __name__ == "__main__":

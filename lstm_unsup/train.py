@@ -283,7 +283,10 @@ def _log_train(writer, step, last, step_metrics, rate, guard, unit, left):
 
 def _final_test(config, model, params, workdir, writer, last: int, mesh):
   """Test-set metrics of the parameters of the last step (computed once per
-  run)."""
+  run); none when the config leaves the test set unread."""
+  if not config.eval.final_test:
+    logging.info("The test set is left unread (eval.final_test is False).")
+    return {}
   done = metrics_io.last_record(workdir, "test", step=last)
   distributed.barrier("the test record is read")  # before process 0 writes
   if done is not None:

@@ -153,6 +153,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   # a path to the field's standard mnist_test_seq.npy, or "tfds" for TFDS
   # moving_mnist in data.data_dir: its first num_test_sequences sequences.
   e.mnist_test_seq = ""
+  # Evaluate on the test set when training ends. False leaves the test set
+  # unread (a sweep that chooses on validation only, then reads the test
+  # set once for its winner: experiments/time_to_quality.py).
+  e.final_test = True
 
   if scale == "quick":
     m.hidden, m.num_layers = 32, 1

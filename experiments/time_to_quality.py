@@ -1,0 +1,346 @@
+"""Time to quality on this machine: validation future cross entropy against
+minutes of training, one line per recipe, each under the same budget.
+
+  python -m experiments.time_to_quality --minutes=60 \
+      --recipes=cosine,cosine_2e-3 --test=cosine_2e-3 \
+      [--workdir=runs/time_to_quality]
+
+Each recipe is `composite.py:cpu` with the changes RECIPES lists, trained
+under `train.train_seconds` = --minutes x 60 (the clock counts training
+steps only: not the first step, which compiles, nor evaluations). A recipe
+whose schedule decays "to the budget's end" has its cosine sized to the steps
+this machine reaches in the budget: the command first times its step (about
+20 s) and sets `optim.decay_steps` and `train.num_steps` to steps/s x budget.
+About eight validation evaluations draw each curve.
+
+Recipes are chosen on validation only: the test set (1,000 sequences) is
+read for --test alone (`eval.final_test`), once. Each recipe trains in
+`<workdir>/<minutes>min/<recipe>`; rerunning the command resumes an
+interrupted run and reads finished ones back. Writes
+`<workdir>/time_to_quality_<minutes>min.{json,md,png}`: the table (steps/s,
+steps reached, validation future cross entropy at the end and what it gained
+over the first recipe, the tested recipe's test score) and the curves.
+--calibrate_only prints each recipe's steps/s and trains nothing.
+
+docs/time_to_quality.md publishes the sweep and its confirmation.
+"""
+
+import json
+import os
+import platform
+import time
+
+import matplotlib
+import numpy as np
+from absl import flags
+
+from experiments import results
+from lstm_unsup import cli, files, input_pipeline, models, training_step
+from lstm_unsup.configs import composite
+from lstm_unsup.run import metrics_io
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Marks a recipe's schedule (and step count) as sized to the budget.
+BUDGET = "budget"
+# name: (what it changes, overrides of composite.py:cpu). "cosine" is the
+# issue's schedule: linear warm-up over 200 steps, then a cosine to zero.
+_COSINE = {"optim.warmup_steps": 200, "optim.decay_steps": BUDGET}
+_CONSTANT = {"optim.warmup_steps": 0, "optim.decay_steps": 0}
+RECIPES = {
+  "constant": ("Adam 1e-3, constant rate (the cpu recipe before)", _CONSTANT),
+  "cosine": ("warm-up 200, cosine to the budget's end, peak 1e-3", _COSINE),
+  "cosine_2e-3": (
+    "cosine, peak 2e-3",
+    {**_COSINE, "optim.learning_rate": 2e-3},
+  ),
+  "cosine_3e-3": (
+    "cosine, peak 3e-3",
+    {**_COSINE, "optim.learning_rate": 3e-3},
+  ),
+  "cosine_2e-3_noclip": (
+    "cosine, peak 2e-3, no gradient clipping (clip_norm 1e9)",
+    {**_COSINE, "optim.learning_rate": 2e-3, "optim.clip_norm": 1e9},
+  ),
+  "2x512": (
+    "2 x 512 units, cosine, peak 2e-3",
+    {
+      **_COSINE,
+      "optim.learning_rate": 2e-3,
+      "model.hidden": 512,
+      "model.num_layers": 2,
+    },
+  ),
+  "1x2048": (
+    "1 x 2048 units, cosine, peak 1e-3",
+    {**_COSINE, "model.hidden": 2048},
+  ),
+  "1x1536": (
+    "1 x 1536 units, cosine, peak 1e-3",
+    {**_COSINE, "model.hidden": 1536},
+  ),
+  "batch32": (
+    "batch 32, cosine, peak 2e-3",
+    {**_COSINE, "optim.learning_rate": 2e-3, "train.batch_size": 32},
+  ),
+  "bf16": (
+    "bfloat16 matmul inputs, cosine, peak 2e-3",
+    {**_COSINE, "optim.learning_rate": 2e-3, "model.matmul_dtype": "bfloat16"},
+  ),
+  "copy": (
+    "the copy hand-off, cosine, peak 2e-3",
+    {**_COSINE, "optim.learning_rate": 2e-3, "model.handoff": "copy"},
+  ),
+}
+EVALUATIONS = 8  # validation points per curve
+CALIBRATION_SECONDS = {"cpu": 15.0, "quick": 1.0}  # timing a recipe's step
+
+
+def recipe_config(
+  name: str, minutes: float, steps: int, test=False, scale="cpu"
+):
+  """composite.py:`scale` with recipe `name` under a budget of `minutes`,
+  planned for `steps` (what the machine reaches in the budget): a schedule
+  sized to the budget ends there, and the evaluations spread over them.
+  Other recipes may run past `steps`: only the budget stops them.
+  `scale="quick"` puts the changes on the tiny model, for tests."""
+  if name not in RECIPES:
+    raise ValueError(
+      f"Unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
+    )
+  if minutes <= 0:
+    raise ValueError(f"--minutes must be positive, got {minutes}.")
+  steps = max(int(steps), 10)
+  config = composite.get_config(scale)
+  config.train.num_steps = 100 * steps
+  for dotted, value in RECIPES[name][1].items():
+    group, field = dotted.split(".")
+    if value == BUDGET:
+      value = config.train.num_steps = steps
+    config[group][field] = value
+  o = config.optim
+  if o.decay_steps:  # a short schedule warms up over its first fifth at most
+    o.warmup_steps = min(o.warmup_steps, o.decay_steps // 5)
+  config.train.train_seconds = 60.0 * minutes
+  config.train.log_every_steps = 50
+  every = max(50, 50 * round(steps / EVALUATIONS / 50))
+  config.train.eval_every_steps = config.train.checkpoint_every_steps = every
+  config.eval.final_test = test
+  return config
+
+
+def sized_to_budget(name: str) -> bool:
+  return BUDGET in RECIPES[name][1].values()
+
+
+def steps_per_second(config, seconds: float = 15.0) -> float:
+  """This machine's training steps per second for `config`, data included:
+  a few steps to compile and warm up, then as many as `seconds` allows."""
+  mesh = training_step.make_mesh(config.train.num_devices)
+  model = models.build_model(config.model)
+  source = input_pipeline.load_train_source(config)
+  batch = input_pipeline.train_batch(config, source, 0)
+  state = training_step.create_train_state(config, model, *batch, mesh)
+  step_fn = training_step.make_train_step(config, model, mesh)
+  size = config.train.batch_size
+
+  def step(state, index):
+    batch = input_pipeline.train_batch(config, source, index)
+    state, metrics = step_fn(
+      state, *training_step.shard_batch(mesh, *batch, batch_size=size)
+    )
+    return state, metrics
+
+  for index in range(1, 4):
+    state, metrics = step(state, index)
+  metrics["loss"].block_until_ready()
+  began, index = time.perf_counter(), 4
+  while time.perf_counter() - began < seconds:
+    state, metrics = step(state, index)
+    metrics["loss"].block_until_ready()
+    index += 1
+  return (index - 4) / (time.perf_counter() - began)
+
+
+def planned_steps(name, minutes: float, workdir: str, scale="cpu") -> dict:
+  """{"steps", "steps_per_sec"}: the steps this machine reaches in the
+  budget, by timing the recipe's step, kept in `<workdir>/plan.json` so that
+  a resumed run keeps its schedule and its evaluations."""
+  path = os.path.join(workdir, "plan.json")
+  plans = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      plans = json.load(f)
+  if name not in plans:
+    config = recipe_config(name, minutes, 1000, scale=scale)
+    rate = steps_per_second(config, CALIBRATION_SECONDS[scale])
+    plans[name] = {"steps": int(rate * 60.0 * minutes), "steps_per_sec": rate}
+    os.makedirs(workdir, exist_ok=True)
+    files.write_atomically(path, json.dumps(plans, indent=2) + "\n")
+  return plans[name]
+
+
+def train_recipe(name, minutes: float, workdir: str, test: bool, scale="cpu"):
+  """Trains (or reads back) one recipe; returns its row of the table."""
+  from lstm_unsup import train  # noqa: PLC0415 (heavy; not for --help)
+
+  sweep = os.path.join(workdir, f"{minutes:g}min")
+  run_dir = os.path.join(sweep, name)
+  plan = planned_steps(name, minutes, sweep, scale)
+  config = recipe_config(name, minutes, plan["steps"], test, scale)
+  done = train.train_and_evaluate(config, run_dir)
+  records = metrics_io.read_metrics(run_dir)
+  seconds = {
+    r["step"]: r["train_seconds"]
+    for r in records
+    if r["split"] == "train" and "train_seconds" in r
+  }
+  curve = [
+    [
+      round(train.trained_seconds(records, r["step"]) / 60.0, 3),
+      r["step"],
+      r["future_ce"],
+    ]
+    for r in records
+    if r["split"] == "valid"
+  ]
+  last = done["steps"]
+  trained = seconds.get(last, done["train_seconds"])
+  return {
+    "name": name,
+    "changes": RECIPES[name][0],
+    "hidden": config.model.hidden,
+    "num_layers": config.model.num_layers,
+    "batch_size": config.train.batch_size,
+    "learning_rate": config.optim.learning_rate,
+    "decay_steps": config.optim.decay_steps,
+    "planned_steps": plan["steps"],
+    "timed_steps_per_sec": round(plan["steps_per_sec"], 3),
+    "steps": last,
+    "train_minutes": round(trained / 60.0, 2),
+    "steps_per_sec": round(last / max(trained, 1e-9), 3),
+    "curve": curve,
+    "valid_future_ce": done["valid"]["future_ce"],
+    "valid_sequences": done["valid"]["num_sequences"],
+    "valid_reconstruct_ce": done["valid"].get("reconstruct_ce"),
+    "test": done["test"] or None,
+    "workdir": run_dir,
+  }
+
+
+def machine() -> dict:
+  """The CPU that ran, and whether it has native bfloat16 instructions."""
+  model, flags_line = platform.processor() or "unknown", ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name") and model in ("unknown", "x86_64"):
+          model = line.split(":", 1)[1].strip()
+        if line.startswith(("flags", "Features")) and not flags_line:
+          flags_line = line
+  except OSError:
+    pass
+  native = [
+    f for f in ("avx512_bf16", "amx_bf16", "bf16") if f in flags_line.split()
+  ]
+  return {"cpu": model, "cores": os.cpu_count(), "native_bf16": native}
+
+
+def to_markdown(data: dict) -> str:
+  rows = data["recipes"]
+  first = rows[0]["valid_future_ce"] if rows else 0.0
+  lines = [
+    f"Budget {data['minutes']:g} minutes of training per recipe on "
+    f"{data['machine']['cpu']} ({data['machine']['cores']} cores); "
+    f"composite.py:{data['scale']} with each row's changes; validation "
+    f"future cross entropy in nats/frame ({data['valid_sequences']:,} "
+    "sequences) at the budget's end.",
+    "",
+    "| recipe | changes | steps/s | steps | valid future CE | vs "
+    f"{rows[0]['name'] if rows else '-'} | test future CE |",
+    "|---|---|---|---|---|---|---|",
+  ]
+  for r in rows:
+    test = r["test"]["future_ce"] if r.get("test") else None
+    lines.append(
+      f"| {r['name']} | {r['changes']} | {r['steps_per_sec']:.2f} | "
+      f"{r['steps']:,} | {r['valid_future_ce']:.1f} | "
+      f"{r['valid_future_ce'] - first:+.1f} | "
+      + (f"**{test:.1f}** |" if test is not None else "not read |")
+    )
+  return "\n".join(lines) + "\n"
+
+
+def plot(data: dict, path: str) -> None:
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for r in data["recipes"]:
+    curve = np.asarray(r["curve"], dtype=float).reshape(-1, 3)
+    ax.plot(curve[:, 0], curve[:, 2], marker="o", ms=3, label=r["name"])
+  ax.axhline(410, color="grey", ls="--", lw=0.8, label="goal: 410")
+  ax.set_xlabel("training minutes (evaluations not counted)")
+  ax.set_ylabel("validation future cross entropy (nats/frame)")
+  ax.set_title(
+    f"Time to quality, {data['minutes']:g}-minute budget, "
+    f"{data['machine']['cores']} CPU cores"
+  )
+  values = [p[2] for r in data["recipes"] for p in r["curve"]]
+  if values:
+    ax.set_ylim(min(values) - 5, min(max(values), min(values) + 120) + 5)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  names = list(FLAGS.recipes)
+  for name in names + ([FLAGS.test] if FLAGS.test else []):
+    if name not in RECIPES:
+      raise ValueError(
+        f"Unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
+      )
+  if FLAGS.test and FLAGS.test not in names:
+    raise ValueError(f"--test={FLAGS.test} is not among --recipes.")
+  if FLAGS.minutes <= 0:
+    raise ValueError(f"--minutes must be positive, got {FLAGS.minutes}.")
+  if FLAGS.calibrate_only:
+    for name in names:
+      config = recipe_config(name, FLAGS.minutes, 1000, scale=FLAGS.scale)
+      rate = steps_per_second(config, CALIBRATION_SECONDS[FLAGS.scale])
+      print(
+        f"{name}: {rate:.2f} steps/s "
+        f"({int(rate * 60 * FLAGS.minutes):,} steps in the budget)"
+      )
+    return
+  data = {
+    "minutes": FLAGS.minutes,
+    "machine": machine(),
+    "scale": FLAGS.scale,
+    "recipes": [],
+  }
+  for name in names:
+    data["recipes"].append(
+      train_recipe(
+        name, FLAGS.minutes, FLAGS.workdir, name == FLAGS.test, FLAGS.scale
+      )
+    )
+  data["valid_sequences"] = data["recipes"][0]["valid_sequences"]
+  stem = f"time_to_quality_{FLAGS.minutes:g}min"
+  plot(data, os.path.join(FLAGS.workdir, f"{stem}.png"))
+  results.write(FLAGS.workdir, stem, data, "experiments.time_to_quality")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_list("recipes", ["constant", "cosine"], "Recipes, in order.")
+  flags.DEFINE_float("minutes", 15.0, "Training budget per recipe, minutes.")
+  flags.DEFINE_string("test", "", "The one recipe whose test set is read.")
+  flags.DEFINE_string("workdir", "runs/time_to_quality", "Runs and results.")
+  flags.DEFINE_enum("scale", "cpu", ["cpu", "quick"], "quick: for tests.")
+  flags.DEFINE_bool("calibrate_only", False, "Print steps/s; train nothing.")
+  cli.run_main(main, checks=(ValueError,))
