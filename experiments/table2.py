@@ -158,6 +158,8 @@ def row_config(
   if train_seconds:
     config.train.train_seconds = train_seconds
     config.train.num_steps = max(num_steps, 10**9)  # time ends training
+    if config.optim.decay_steps == -1:  # no last step to decay to: the
+      config.optim.decay_steps = 0  # rate stays at its peak (the recipe says)
     config.train.eval_every_steps = config.train.checkpoint_every_steps = 0
   for field, value in (overrides or {}).items():
     group, _, name = field.rpartition(".")

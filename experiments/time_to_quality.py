@@ -20,7 +20,10 @@ interrupted run and reads finished ones back. Writes
 `<workdir>/time_to_quality_<minutes>min.{json,md,png}`: the table (steps/s,
 steps reached, validation future cross entropy at the end and what it gained
 over the first recipe, the tested recipe's test score) and the curves.
---calibrate_only prints each recipe's steps/s and trains nothing.
+--step_rates_only times each recipe's step and trains nothing: it writes
+`<workdir>/time_to_quality_step_rates.{json,md}` (steps/s, the steps a
+budget of --minutes buys), which rules out a lever that slows the step
+before any training is spent on it.
 
 docs/time_to_quality.md publishes the sweep and its confirmation.
 """
@@ -55,22 +58,17 @@ RECIPES = {
     "cosine, peak 2e-3",
     {**_COSINE, "optim.learning_rate": 2e-3},
   ),
-  "cosine_3e-3": (
-    "cosine, peak 3e-3",
-    {**_COSINE, "optim.learning_rate": 3e-3},
+  "cosine_5e-4": (
+    "cosine, peak 5e-4",
+    {**_COSINE, "optim.learning_rate": 5e-4},
   ),
-  "cosine_2e-3_noclip": (
-    "cosine, peak 2e-3, no gradient clipping (clip_norm 1e9)",
-    {**_COSINE, "optim.learning_rate": 2e-3, "optim.clip_norm": 1e9},
+  "cosine_noclip": (
+    "cosine, peak 1e-3, no gradient clipping (clip_norm 1e9)",
+    {**_COSINE, "optim.clip_norm": 1e9},
   ),
   "2x512": (
-    "2 x 512 units, cosine, peak 2e-3",
-    {
-      **_COSINE,
-      "optim.learning_rate": 2e-3,
-      "model.hidden": 512,
-      "model.num_layers": 2,
-    },
+    "2 x 512 units, cosine, peak 1e-3",
+    {**_COSINE, "model.hidden": 512, "model.num_layers": 2},
   ),
   "1x2048": (
     "1 x 2048 units, cosine, peak 1e-3",
@@ -81,16 +79,16 @@ RECIPES = {
     {**_COSINE, "model.hidden": 1536},
   ),
   "batch32": (
-    "batch 32, cosine, peak 2e-3",
-    {**_COSINE, "optim.learning_rate": 2e-3, "train.batch_size": 32},
+    "batch 32, cosine, peak 1e-3",
+    {**_COSINE, "train.batch_size": 32},
   ),
   "bf16": (
-    "bfloat16 matmul inputs, cosine, peak 2e-3",
-    {**_COSINE, "optim.learning_rate": 2e-3, "model.matmul_dtype": "bfloat16"},
+    "bfloat16 matmul inputs, cosine, peak 1e-3",
+    {**_COSINE, "model.matmul_dtype": "bfloat16"},
   ),
   "copy": (
-    "the copy hand-off, cosine, peak 2e-3",
-    {**_COSINE, "optim.learning_rate": 2e-3, "model.handoff": "copy"},
+    "the copy hand-off, cosine, peak 1e-3",
+    {**_COSINE, "model.handoff": "copy"},
   ),
 }
 EVALUATIONS = 8  # validation points per curve
@@ -247,7 +245,30 @@ def machine() -> dict:
   return {"cpu": model, "cores": os.cpu_count(), "native_bf16": native}
 
 
+def step_rates_markdown(data: dict) -> str:
+  rows = data["rates"]
+  first = rows[0]["steps_per_sec"] if rows else 1.0
+  lines = [
+    f"Training steps per second of each recipe on {data['machine']['cpu']} "
+    f"({data['machine']['cores']} cores; native bfloat16 instructions: "
+    f"{', '.join(data['machine']['native_bf16']) or 'none'}), data "
+    f"included, and the steps {data['minutes']:g} minutes buy.",
+    "",
+    f"| recipe | changes | steps/s | vs {rows[0]['name'] if rows else '-'} "
+    "| steps in the budget |",
+    "|---|---|---|---|---|",
+  ]
+  for r in rows:
+    lines.append(
+      f"| {r['name']} | {r['changes']} | {r['steps_per_sec']:.2f} | "
+      f"{r['steps_per_sec'] / first:.2f}x | {r['steps_in_budget']:,} |"
+    )
+  return "\n".join(lines) + "\n"
+
+
 def to_markdown(data: dict) -> str:
+  if data.get("kind") == "step_rates":
+    return step_rates_markdown(data)
   rows = data["recipes"]
   first = rows[0]["valid_future_ce"] if rows else 0.0
   lines = [
@@ -309,14 +330,28 @@ def main(argv):
     raise ValueError(f"--test={FLAGS.test} is not among --recipes.")
   if FLAGS.minutes <= 0:
     raise ValueError(f"--minutes must be positive, got {FLAGS.minutes}.")
-  if FLAGS.calibrate_only:
+  if FLAGS.step_rates_only:
+    rows = []
     for name in names:
       config = recipe_config(name, FLAGS.minutes, 1000, scale=FLAGS.scale)
       rate = steps_per_second(config, CALIBRATION_SECONDS[FLAGS.scale])
-      print(
-        f"{name}: {rate:.2f} steps/s "
-        f"({int(rate * 60 * FLAGS.minutes):,} steps in the budget)"
+      rows.append(
+        {
+          "name": name,
+          "changes": RECIPES[name][0],
+          "steps_per_sec": round(rate, 3),
+          "steps_in_budget": int(rate * 60 * FLAGS.minutes),
+        }
       )
+    data = {
+      "kind": "step_rates",
+      "minutes": FLAGS.minutes,
+      "machine": machine(),
+      "scale": FLAGS.scale,
+      "rates": rows,
+    }
+    stem = "time_to_quality_step_rates"
+    results.write(FLAGS.workdir, stem, data, "experiments.time_to_quality")
     return
   data = {
     "minutes": FLAGS.minutes,
@@ -342,5 +377,5 @@ if __name__ == "__main__":
   flags.DEFINE_string("test", "", "The one recipe whose test set is read.")
   flags.DEFINE_string("workdir", "runs/time_to_quality", "Runs and results.")
   flags.DEFINE_enum("scale", "cpu", ["cpu", "quick"], "quick: for tests.")
-  flags.DEFINE_bool("calibrate_only", False, "Print steps/s; train nothing.")
+  flags.DEFINE_bool("step_rates_only", False, "Time steps; train nothing.")
   cli.run_main(main, checks=(ValueError,))

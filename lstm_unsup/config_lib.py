@@ -162,9 +162,21 @@ def _check_ranges(config) -> None:
     "train.num_devices",
     "eval.num_figure_sequences",
     "optim.warmup_steps",
-    "optim.decay_steps",
     allow_zero=True,
   )
+  decay = config.optim.decay_steps
+  if decay < -1:
+    raise ConfigError(
+      f"config.optim.decay_steps must be >= 0, or -1 (decay to "
+      f"train.num_steps); got {decay}."
+    )
+  last = config.train.num_steps if decay == -1 else decay
+  if last and last <= config.optim.warmup_steps:
+    raise ConfigError(
+      f"config.optim.warmup_steps ({config.optim.warmup_steps}) must be "
+      f"fewer than the steps of the cosine decay, config.optim.decay_steps "
+      f"({decay}{' = train.num_steps' if decay == -1 else ''}: {last})."
+    )
   seconds = config.train.train_seconds
   if not (math.isfinite(seconds) and seconds >= 0):
     raise ConfigError(

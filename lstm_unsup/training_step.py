@@ -21,6 +21,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from lstm_unsup import config_lib, distributed, losses, models
+from lstm_unsup.configs import default
 from lstm_unsup.optim import optimizers
 
 Array = jax.Array
@@ -70,7 +71,10 @@ def make_loss_fn(config, model):
 
 
 def build_optimizer(config) -> optax.GradientTransformation:
-  return optimizers.from_config(config.optim)
+  """The optimiser of `config`; `optim.decay_steps=-1` decays to the last
+  training step."""
+  optim = dict(config.optim, decay_steps=default.decay_steps(config))
+  return optimizers.from_config(optim)
 
 
 def create_train_state(config, model, example_BxTxD, example_BxKxD, mesh):

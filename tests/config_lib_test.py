@@ -107,8 +107,19 @@ def _same_kind(value, reference) -> bool:
 )
 def test_integer_fields_accept_exactly_their_range(field, value):
   message = _check(_set(DEFAULTS, field, value))
-  if value < 0:
+  if value < 0 and (field, value) != ("optim.decay_steps", -1):
     assert message is not None and f"config.{field}" in message
+
+
+def test_a_cosine_can_follow_the_step_count_and_must_outlast_its_warmup():
+  assert _check(_set(DEFAULTS, "optim.decay_steps", -1)) is None
+  values = _set(DEFAULTS, "optim.decay_steps", -1)
+  values = _set(values, "optim.warmup_steps", DEFAULTS["train"]["num_steps"])
+  message = _check(values)
+  assert message.startswith("config.optim.warmup_steps (8) must be fewer")
+  assert "config.optim.decay_steps (-1 = train.num_steps: 8)" in message
+  message = _check(_set(DEFAULTS, "optim.decay_steps", -2))
+  assert "config.optim.decay_steps must be >= 0, or -1" in message
 
 
 @pytest.mark.parametrize(

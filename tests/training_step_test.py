@@ -132,3 +132,29 @@ def test_sharded_step_equals_unsharded(tmp_path):
     timeout=600,
   )
   assert "SHARDED_OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_a_cosine_to_the_last_step_follows_num_steps(tmp_path):
+  config = _quick(tmp_path)
+  config.train.num_steps, config.optim.warmup_steps = 6, 2
+
+  def updates(decay_steps):
+    config.optim.decay_steps = decay_steps
+    tx = training_step.build_optimizer(config)
+    params = {"w": np.ones(3, np.float32)}
+    state, out = tx.init(params), []
+    for _ in range(config.train.num_steps):
+      step_updates, state = tx.update(
+        {"w": np.ones(3, np.float32)}, state, params
+      )
+      out.append(float(np.asarray(step_updates["w"])[0]))
+    return out
+
+  following = updates(-1)
+  np.testing.assert_array_equal(following, updates(6))
+  # The last update's rate is a cosine's 3/4 of the way to zero (0.146).
+  peak = max(abs(u) for u in following)
+  np.testing.assert_allclose(abs(following[-1]) / peak, 0.1464, rtol=1e-3)
+  # Constant after the warm-up: Adam's step is the rate for a constant
+  # gradient (float32 bias corrections: a few ulps of 1).
+  np.testing.assert_allclose(abs(updates(0)[-1]), 1e-3, rtol=1e-4)

@@ -134,7 +134,10 @@ def get_config(scale: str = "cpu") -> ml_collections.ConfigDict:
   o.learning_rate = 1e-3  # adam: 1e-3; paper: 1e-4; rmsprop_momentum: 1e-3
   o.clip_norm = 1.0  # adam: global-norm gradient clipping
   o.warmup_steps = 0  # adam: linear warm-up
-  o.decay_steps = 0  # adam: cosine decay length (0: constant rate)
+  # adam: cosine decay to zero at this step, warm-up included (0: constant
+  # rate after the warm-up; -1: at train.num_steps, so that the schedule
+  # follows a changed step count).
+  o.decay_steps = 0
   # adam: on the CPU, each parameter's update in one pass of a kernel
   # compiled on first use (lstm_unsup/optim/fused_adam.py); XLA if no compiler.
   o.native = True
@@ -238,15 +241,36 @@ RECIPE_FIELDS = (
 def recipe(config: ml_collections.ConfigDict) -> str:
   """The training recipe a config uses, for logs and tables: "authors 2016"
   or "authors 2015" when every field of RECIPE_FIELDS has the authors'
-  value, "ours (Adam)" for Adam, else "custom (<optim.name>)"."""
+  value; for Adam "ours (Adam <rate>, <schedule>)" (`schedule`), else
+  "custom (<optim.name>)"."""
   for code in ("2016", "2015"):
     reference = get_config("quick")
     authors_recipe(reference, code)
     if all(_field(config, f) == _field(reference, f) for f in RECIPE_FIELDS):
       return f"authors {code}"
   if config.optim.name == "adam":
-    return "ours (Adam)"
+    return f"ours (Adam {rate(config.optim.learning_rate)}, {schedule(config)})"
   return f"custom ({config.optim.name})"
+
+
+def rate(value: float) -> str:
+  """A learning rate as researchers write it: 1e-3, 2.5e-4, 0.01 -> 1e-2."""
+  mantissa, exponent = f"{value:.6e}".split("e")
+  return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def decay_steps(config: ml_collections.ConfigDict) -> int:
+  """The step at which Adam's cosine reaches zero (0: no decay)."""
+  steps = config.optim.decay_steps
+  return config.train.num_steps if steps < 0 else steps
+
+
+def schedule(config: ml_collections.ConfigDict) -> str:
+  """Adam's learning-rate schedule in words, for logs and tables."""
+  warmup, decay = config.optim.warmup_steps, decay_steps(config)
+  parts = [f"warm-up {warmup:,}"] if warmup else []
+  parts.append(f"cosine to step {decay:,}" if decay else "constant rate")
+  return ", ".join(parts)
 
 
 def _field(config, dotted: str):

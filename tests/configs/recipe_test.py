@@ -92,7 +92,7 @@ def test_every_table2_config_trains_with_the_authors_recipe(name, scale):
 def test_our_recipe_is_one_switch_away():
   paper_adam = default.get_config("paper_adam")
   paper = default.get_config("paper")
-  assert default.recipe(paper_adam) == "ours (Adam)"
+  assert default.recipe(paper_adam) == "ours (Adam 1e-3, constant rate)"
   assert paper_adam.optim.name == "adam"
   assert paper_adam.optim.learning_rate == 1e-3
   for field in ("model.hidden", "model.num_layers", "train.batch_size"):
@@ -101,4 +101,18 @@ def test_our_recipe_is_one_switch_away():
   # One field off the authors' values is no longer their recipe.
   paper.optim.learning_rate = 1e-3
   assert default.recipe(paper) == "custom (paper)"
-  assert default.recipe(default.get_config("cpu")) == "ours (Adam)"
+  cpu = default.get_config("cpu")
+  assert default.recipe(cpu) == "ours (Adam 1e-3, constant rate)"
+
+
+def test_the_recipe_names_adams_rate_and_schedule():
+  config = default.get_config("quick")
+  assert default.recipe(config) == "ours (Adam 1e-3, constant rate)"
+  config.optim.learning_rate, config.optim.warmup_steps = 2.5e-4, 200
+  config.optim.decay_steps, config.train.num_steps = -1, 12_000
+  assert default.recipe(config) == (
+    "ours (Adam 2.5e-4, warm-up 200, cosine to step 12,000)"
+  )
+  config.optim.decay_steps = 5_000  # a fixed length ignores num_steps
+  assert default.schedule(config) == "warm-up 200, cosine to step 5,000"
+  assert default.rate(0.01) == "1e-2" and default.rate(3e-3) == "3e-3"

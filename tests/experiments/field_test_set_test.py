@@ -66,7 +66,7 @@ def test_a_cell_trained_and_scored_on_an_mnist_test_seq_file(tmp_path):
   assert setup["test_set"] == (
     f"the field's test set mnist_test_seq.npy, its first {SEQUENCES} sequences"
   )
-  assert setup["recipe"] == "ours (Adam)"
+  assert setup["recipe"] == "ours (Adam 1e-3, constant rate)"
   ce = table["rows"][0]["mnist"]["ce"]["mean"]
   # The score is the model's on the file's sequences (4 + 3 frames used).
   cell = tmp_path / "t2" / "mnist" / "future" / "seed_0"

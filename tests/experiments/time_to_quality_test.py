@@ -127,3 +127,21 @@ def test_bad_arguments_are_one_line(tmp_path):
   )
   assert "Traceback" not in done.stderr
   assert not os.listdir(tmp_path)
+
+
+def test_step_rates_only_times_the_recipes_and_trains_nothing(tmp_path):
+  done = _run(tmp_path, "--recipes=constant,2x512", "--step_rates_only")
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(tmp_path / "time_to_quality_step_rates.json") as f:
+    data = json.load(f)
+  assert [r["name"] for r in data["rates"]] == ["constant", "2x512"]
+  for row in data["rates"]:
+    assert row["steps_per_sec"] > 0
+    # steps/s is rounded to 3 decimals in the file: the floor may move by 1.
+    budget = row["steps_per_sec"] * 60 * MINUTES
+    assert abs(row["steps_in_budget"] - budget) <= 1
+  assert "| 2x512 | 2 x 512 units" in done.stdout
+  assert sorted(os.listdir(tmp_path)) == [
+    "time_to_quality_step_rates.json",
+    "time_to_quality_step_rates.md",
+  ]
