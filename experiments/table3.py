@@ -98,7 +98,7 @@ def encoder_config(
   else:  # the paper's percept models: autoencode 16 frames, predict 13
     config.data.num_input_frames, config.model.num_future = 16, 13
   if scale == "cpu":
-    config.model.hidden = 256
+    config.model.hidden, config.model.num_layers = 256, 1
     config.train.num_steps = 3_000
     config.train.eval_every_steps = config.train.checkpoint_every_steps = 1000
   return config

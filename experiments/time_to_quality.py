@@ -1,11 +1,13 @@
 """Time to quality on this machine: validation future cross entropy against
 minutes of training, one line per recipe, each under the same budget.
 
-  python -m experiments.time_to_quality --minutes=60 \
-      --recipes=cosine,cosine_2e-3 --test=cosine_2e-3 \
+  python -m experiments.time_to_quality --minutes=15 \
+      --recipes=constant,cosine,cosine_2e-3,2x512 \
       [--workdir=runs/time_to_quality]
+  python -m experiments.time_to_quality --minutes=60 --recipes=cpu --test=cpu
 
-Each recipe is `composite.py:cpu` with the changes RECIPES lists, trained
+Each recipe is `composite.py:cpu` with the changes RECIPES lists ("cpu":
+none, so its own 25,000 steps and its cosine over them), trained
 under `train.train_seconds` = --minutes x 60 (the clock counts training
 steps only: not the first step, which compiles, nor evaluations). A recipe
 whose schedule decays "to the budget's end" has its cosine sized to the steps
@@ -39,7 +41,7 @@ from absl import flags
 
 from experiments import results
 from lstm_unsup import cli, files, input_pipeline, models, training_step
-from lstm_unsup.configs import composite
+from lstm_unsup.configs import composite, default
 from lstm_unsup.run import metrics_io
 
 matplotlib.use("Agg")
@@ -47,11 +49,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Marks a recipe's schedule (and step count) as sized to the budget.
 BUDGET = "budget"
+# Marks a step count that only the budget ends.
+UNBOUNDED = "unbounded"
 # name: (what it changes, overrides of composite.py:cpu). "cosine" is the
 # issue's schedule: linear warm-up over 200 steps, then a cosine to zero.
 _COSINE = {"optim.warmup_steps": 200, "optim.decay_steps": BUDGET}
-_CONSTANT = {"optim.warmup_steps": 0, "optim.decay_steps": 0}
+_CONSTANT = {
+  "optim.warmup_steps": 0,
+  "optim.decay_steps": 0,
+  "train.num_steps": UNBOUNDED,
+}
 RECIPES = {
+  "cpu": ("composite.py:cpu as configured (its own steps and schedule)", {}),
   "constant": ("Adam 1e-3, constant rate (the cpu recipe before)", _CONSTANT),
   "cosine": ("warm-up 200, cosine to the budget's end, peak 1e-3", _COSINE),
   "cosine_2e-3": (
@@ -111,25 +120,24 @@ def recipe_config(
     raise ValueError(f"--minutes must be positive, got {minutes}.")
   steps = max(int(steps), 10)
   config = composite.get_config(scale)
-  config.train.num_steps = 100 * steps
   for dotted, value in RECIPES[name][1].items():
     group, field = dotted.split(".")
     if value == BUDGET:
       value = config.train.num_steps = steps
+    elif value == UNBOUNDED:
+      value = 100 * steps
     config[group][field] = value
   o = config.optim
-  if o.decay_steps:  # a short schedule warms up over its first fifth at most
-    o.warmup_steps = min(o.warmup_steps, o.decay_steps // 5)
+  decay = default.decay_steps(config)
+  if decay:  # a short schedule warms up over its first fifth at most
+    o.warmup_steps = min(o.warmup_steps, decay // 5)
   config.train.train_seconds = 60.0 * minutes
   config.train.log_every_steps = 50
+  steps = min(steps, config.train.num_steps)
   every = max(50, 50 * round(steps / EVALUATIONS / 50))
   config.train.eval_every_steps = config.train.checkpoint_every_steps = every
   config.eval.final_test = test
   return config
-
-
-def sized_to_budget(name: str) -> bool:
-  return BUDGET in RECIPES[name][1].values()
 
 
 def steps_per_second(config, seconds: float = 15.0) -> float:

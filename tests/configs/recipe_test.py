@@ -102,7 +102,11 @@ def test_our_recipe_is_one_switch_away():
   paper.optim.learning_rate = 1e-3
   assert default.recipe(paper) == "custom (paper)"
   cpu = default.get_config("cpu")
-  assert default.recipe(cpu) == "ours (Adam 1e-3, constant rate)"
+  assert default.recipe(cpu) == (
+    "ours (Adam 1e-3, warm-up 200, cosine to step 25,000)"
+  )
+  cpu.train.num_steps = 4_000  # a shorter run decays over its own steps
+  assert default.schedule(cpu) == "warm-up 200, cosine to step 4,000"
 
 
 def test_the_recipe_names_adams_rate_and_schedule():

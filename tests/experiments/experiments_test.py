@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from experiments import figures, paper_numbers, table2
+from lstm_unsup.configs import default
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +231,18 @@ def test_overrides_name_a_field_or_fail():
     table2.parse_overrides(["model.hidden"])
   with pytest.raises(ValueError, match="Unknown config field"):
     table2.row_config(table2.ROWS[0], "mnist", "quick", 0, overrides={"x.y": 1})
+
+
+def test_cpu_cells_decay_to_their_own_last_step_or_say_they_do_not():
+  # The cpu recipe's cosine follows num_steps (4,000 in a Table 2 cell); a
+  # cell ended by the clock has no last step, so its rate stays at the peak
+  # after the warm-up, and its recipe says so.
+  row = table2.ROWS[0]
+  cell = table2.row_config(row, "mnist", "cpu", 0)
+  assert default.decay_steps(cell) == cell.train.num_steps == 4_000
+  assert "cosine to step 4,000" in default.recipe(cell)
+  longer = table2.row_config(row, "mnist", "cpu", 0, num_steps=8_000)
+  assert default.decay_steps(longer) == 8_000
+  timed = table2.row_config(row, "mnist", "cpu", 0, train_seconds=60.0)
+  assert default.decay_steps(timed) == 0
+  assert default.recipe(timed) == "ours (Adam 1e-3, warm-up 200, constant rate)"

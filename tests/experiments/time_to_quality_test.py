@@ -113,6 +113,9 @@ def test_recipe_configs():
   assert constant.train.num_steps > 2400  # only the budget stops it
   wide = ttq.recipe_config("2x512", 15, 2400)
   assert (wide.model.num_layers, wide.model.hidden) == (2, 512)
+  cpu = ttq.recipe_config("cpu", 60, 18_000)  # as configured: its own steps
+  assert cpu.train.num_steps == 25_000 and cpu.optim.decay_steps == -1
+  assert cpu.train.eval_every_steps == 2_250  # 18,000 / 8, in fifties
   with pytest.raises(ValueError, match="Unknown recipe 'nope'"):
     ttq.recipe_config("nope", 15, 2400)
 
