@@ -1,15 +1,15 @@
 """Times our training step against the LSTMs researchers would otherwise use.
 
   python -m benchmarks.train_step [--hidden=256,1024] [--batch=16,80] \
-      [--steps=10] [--impls=ours,flax,torch] \
+      [--layers=1,2] [--steps=10] [--impls=ours,flax,torch] \
       [--output=runs/bench_train_step.json]
 
 (`python benchmarks/train_step.py` works too.)
 
 For each hidden size H and batch size B, in one process and one run, the
 composite model (10 input, 10 reconstructed, 10 future frames of 4,096
-pixels; one layer; unconditioned decoders; Adam with global-norm clipping;
-float32) trained by:
+pixels; one layer, or --layers in every stack; unconditioned decoders;
+Adam with global-norm clipping; float32) trained by:
 
   ours   the jitted step that `python -m lstm_unsup.main` runs (its clipped
          Adam in one pass of a compiled kernel, when it can be built: the
@@ -32,9 +32,11 @@ page faults; `--impls=flax` (say) times one of them alone.
 
 FLOPs per step: the matmuls every implementation must run. Forward =
 2B[T*D*4H + (T + 2K)*H*4H + 2K*H*D] (input projection, recurrent matmuls,
-two readouts); the backward pass is twice that (a gradient for each
-operand of each matmul) less the input projection's gradient with respect
-to the frames, which no one computes: step = 3 x forward - 2B*T*D*4H.
+two readouts), plus 2B*2*(T + 2K)*H*4H for each layer above the first (its
+input and recurrent matmuls); the backward pass is twice that (a gradient
+for each operand of each matmul) less the input projection's gradient
+with respect to the frames, which no one computes: step = 3 x forward -
+2B*T*D*4H.
 """
 
 import importlib.metadata
@@ -60,8 +62,19 @@ T = K = 10
 D = 4096
 
 
-def flops_per_step(H: int, B: int) -> float:
-  forward = 2 * B * (T * D * 4 * H + (T + 2 * K) * H * 4 * H + 2 * K * H * D)
+def flops_per_step(H: int, B: int, L: int = 1) -> float:
+  """The matmul FLOPs of a step of the L-layer composite (a layer above the
+  first reads H values where the first reads D, or nothing in a decoder)."""
+  forward = (
+    2
+    * B
+    * (
+      T * D * 4 * H  # the encoder's first input projection
+      + (L - 1) * (T + 2 * K) * H * 4 * H  # the upper layers' inputs
+      + L * (T + 2 * K) * H * 4 * H  # every layer's recurrent matmul
+      + 2 * K * H * D  # the two readouts
+    )
+  )
   frames_gradient = 2 * B * T * D * 4 * H  # d(loss)/d(frames): not needed
   return 3.0 * forward - frames_gradient
 
@@ -154,6 +167,9 @@ def composite_config(H: int, B: int, num_layers: int = 1, **model_fields):
   config.model.hidden, config.train.batch_size = H, B
   config.model.num_layers = num_layers
   config.model.update(model_fields)
+  # Adam at a constant rate, as the peers (the cpu recipe's warm-up and
+  # cosine cost nothing per step but would start from a rate of zero).
+  config.optim.warmup_steps = config.optim.decay_steps = 0
   return config
 
 
@@ -175,27 +191,33 @@ def ours(H: int, B: int, inputs, future, num_layers: int = 1, **model_fields):
 
 
 class FlaxComposite(nn.Module):
-  """The same model from flax.linen.RNN(OptimizedLSTMCell)."""
+  """The same model from flax.linen.RNN(OptimizedLSTMCell), one RNN per
+  layer; each decoder layer starts from its encoder layer's carry."""
 
   hidden: int
+  num_layers: int = 1
 
   @nn.compact
   def __call__(self, inputs_BxTxD, future_BxKxD):
     B = inputs_BxTxD.shape[0]
-    rnn = nn.RNN(
-      nn.OptimizedLSTMCell(self.hidden, name="encoder"), return_carry=True
-    )
-    carry, _ = rnn(inputs_BxTxD)
-    zeros = jnp.zeros((B, future_BxKxD.shape[1], 1))  # fed nothing
+    carries, x = [], inputs_BxTxD
+    for k in range(self.num_layers):
+      name = "encoder" if k == 0 else f"encoder_{k}"
+      rnn = nn.RNN(nn.OptimizedLSTMCell(self.hidden, name=name))
+      carry, x = nn.RNN(rnn.cell, return_carry=True)(x)
+      carries.append(carry)
     outputs = {}
     for name in ("reconstruct", "future"):
-      dec = nn.RNN(nn.OptimizedLSTMCell(self.hidden, name=f"{name}_cell"))
-      h = dec(zeros, initial_carry=carry)
+      h = jnp.zeros((B, future_BxKxD.shape[1], 1))  # fed nothing
+      for k in range(self.num_layers):
+        cell = f"{name}_cell" if k == 0 else f"{name}_cell_{k}"
+        dec = nn.RNN(nn.OptimizedLSTMCell(self.hidden, name=cell))
+        h = dec(h, initial_carry=carries[k])
       outputs[name] = nn.Dense(D, name=f"{name}_readout")(h)
     return outputs
 
 
-def _to_flax(ours_params, H):
+def _to_flax(ours_params, H, num_layers: int = 1):
   """Our parameters as FlaxComposite's (decoder input weights are zero)."""
 
   def cell(layer):
@@ -210,18 +232,25 @@ def _to_flax(ours_params, H):
     return out
 
   p = ours_params
-  return {
-    "encoder": cell(p["encoder"]["layer_0"]),
-    "reconstruct_cell": cell(p["decoder_reconstruct"]["lstm"]["layer_0"]),
-    "future_cell": cell(p["decoder_future"]["lstm"]["layer_0"]),
+  out = {
     "reconstruct_readout": p["decoder_reconstruct"]["readout"],
     "future_readout": p["decoder_future"]["readout"],
   }
+  for k in range(num_layers):
+    suffix = f"_{k}" if k else ""
+    layer = f"layer_{k}"
+    out[f"encoder{suffix}"] = cell(p["encoder"][layer])
+    for name in ("reconstruct", "future"):
+      out[f"{name}_cell{suffix}"] = cell(p[f"decoder_{name}"]["lstm"][layer])
+  return out
 
 
-def flax_peer(H: int, ours_params, inputs, future):
+def flax_peer(H: int, ours_params, inputs, future, num_layers: int = 1):
   return flax_training_run(
-    FlaxComposite(H), _to_flax(ours_params, H), inputs, future
+    FlaxComposite(H, num_layers),
+    _to_flax(ours_params, H, num_layers),
+    inputs,
+    future,
   )
 
 
@@ -345,28 +374,36 @@ IMPLS = ("ours", "flax", "torch")
 
 
 def bench(
-  H: int, B: int, steps: int, peak: float, use_torch: bool, impls=IMPLS
+  H: int,
+  B: int,
+  steps: int,
+  peak: float,
+  use_torch: bool,
+  impls=IMPLS,
+  num_layers: int = 1,
 ) -> dict:
   """Times the implementations in `impls` (PyTorch only with `use_torch`).
   Our state is built in any case: it holds the weights all start from."""
   if not impls or set(impls) - set(IMPLS):
     raise ValueError(f"impls must be some of {IMPLS}, not {impls!r}.")
+  L = num_layers
   inputs, future = random_batch(B)
-  params, run_ours = ours(H, B, inputs, future)
+  params, run_ours = ours(H, B, inputs, future, L)
   runs = {"ours": run_ours} if "ours" in impls else {}
   if "flax" in impls:
-    runs["flax"] = flax_peer(H, params, inputs, future)
+    runs["flax"] = flax_peer(H, params, inputs, future, L)
   if use_torch and "torch" in impls:
-    runs["torch"] = torch_peer(H, params, inputs, future)
+    runs["torch"] = torch_peer(H, params, inputs, future, L)
   # The first step of each starts from the same weights and batch.
   result = {
     "hidden": H,
+    "layers": L,
     "batch": B,
-    "gflop_per_step": flops_per_step(H, B) / 1e9,
+    "gflop_per_step": flops_per_step(H, B, L) / 1e9,
     **time_in_alternation(runs, steps),
   }
   for name in runs:
-    gflops = flops_per_step(H, B) * result[name]["steps_per_s"] / 1e9
+    gflops = flops_per_step(H, B, L) * result[name]["steps_per_s"] / 1e9
     result[name].update(gflops=gflops, fraction_of_peak=gflops / peak)
   return result
 
@@ -451,9 +488,11 @@ def to_markdown(summary: dict) -> str:
   trained_by = [described[n] for n in present]
   if len(trained_by) > 1:
     trained_by[-1] = "and " + trained_by[-1]
+  depths = sorted({r.get("layers", 1) for r in rows})
+  layers = "one layer" if depths == [1] else "layers as the table says"
   lines = [
     "Training steps per second of the composite model (10 + 10 + 10 frames "
-    "of 4,096 pixels, one layer, unconditioned decoders, Adam with "
+    f"of 4,096 pixels, {layers}, unconditioned decoders, Adam with "
     "global-norm clipping, float32) trained by "
     + (", " if len(trained_by) > 2 else " ").join(trained_by)
     + f" from the same weights and batch; {each}, timed in alternation in "
@@ -470,13 +509,17 @@ def to_markdown(summary: dict) -> str:
     ),
     "",
   ]
-  header = ["H", "batch", *(titles[n] for n in present)]
+  deep = depths != [1]
+  header = ["H", *(["layers"] if deep else []), "batch"]
+  header += [titles[n] for n in present]
   peers = [n for n in present if n != "ours"] if "ours" in present else []
   header += [f"ours / {names[n]}" for n in peers]
   header += ["ours, share of peak"] if "ours" in present else []
   lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
   for r in rows:
-    cells = [str(r["hidden"]), str(r["batch"])]
+    cells = [str(r["hidden"])]
+    cells += [str(r.get("layers", 1))] if deep else []
+    cells += [str(r["batch"])]
     cells += [_number(r.get(n, {}).get("steps_per_s"), ".2f") for n in present]
     cells += [
       _number(r.get(n, {}).get("ours_speedup"), ".2f", "x") for n in peers
@@ -524,16 +567,17 @@ def main(argv):
   )
   print(f"ours: clipped Adam {adam}")
   results = []
-  for H in (int(h) for h in FLAGS.hidden):
-    for B in (int(b) for b in FLAGS.batch):
-      r = bench(H, B, FLAGS.steps, peak, use_torch, tuple(FLAGS.impls))
+  sizes = [(int(h), int(b)) for h in FLAGS.hidden for b in FLAGS.batch]
+  for L in (int(n) for n in FLAGS.layers):
+    for H, B in sizes:
+      r = bench(H, B, FLAGS.steps, peak, use_torch, tuple(FLAGS.impls), L)
       results.append(r)
       for name in IMPLS:
         if name in r:
           x = r[name]
           ratio = x.get("ours_speedup")
           print(
-            f"H={H:5d} B={B:3d} {name:5s} {x['steps_per_s']:7.2f} steps/s"
+            f"H={H:5d} L={L} B={B:3d} {name:5s} {x['steps_per_s']:7.2f} steps/s"
             f"  {x['gflops']:6.1f} GFLOP/s ({x['fraction_of_peak']:.0%} of "
             f"peak)  first step {x['first_step_s']:.1f} s  "
             f"{x['page_faults_per_step']:6.0f} page faults/step"
@@ -554,6 +598,7 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_list("hidden", ["256", "1024"], "Hidden sizes H.")
   flags.DEFINE_list("batch", ["16"], "Batch sizes B.")
+  flags.DEFINE_list("layers", ["1"], "Layers L of every LSTM stack.")
   flags.DEFINE_integer("steps", 10, "Timed steps per implementation.")
   flags.DEFINE_bool("no_torch", False, "Leave PyTorch out.")
   flags.DEFINE_list(

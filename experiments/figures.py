@@ -309,7 +309,8 @@ if __name__ == "__main__":
   flags.DEFINE_string(
     "one_layer_run",
     "",
-    "A trained 1-layer composite run (e.g. runs/composite_cpu) to use for "
+    "A trained 1-layer composite run (runs/composite_1x1024 in "
+    "docs/replication.md#figures) to use for "
     "Figs 7, 9 and 10 instead of the Table 2 one.",
   )
   cli.run_main(main)

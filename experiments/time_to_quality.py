@@ -51,53 +51,59 @@ import matplotlib.pyplot as plt  # noqa: E402
 BUDGET = "budget"
 # Marks a step count that only the budget ends.
 UNBOUNDED = "unbounded"
-# name: (what it changes, overrides of composite.py:cpu). "cosine" is the
-# issue's schedule: linear warm-up over 200 steps, then a cosine to zero.
+# name: (what it is, overrides of composite.py:cpu). Each names its size,
+# so that a recipe stays the same when the cpu default changes. "cosine" is
+# the issue's schedule: linear warm-up over 200 steps, then a cosine to zero.
 _COSINE = {"optim.warmup_steps": 200, "optim.decay_steps": BUDGET}
 _CONSTANT = {
   "optim.warmup_steps": 0,
   "optim.decay_steps": 0,
   "train.num_steps": UNBOUNDED,
 }
+
+
+def _size(layers: int, hidden: int) -> dict:
+  return {"model.num_layers": layers, "model.hidden": hidden}
+
+
 RECIPES = {
   "cpu": ("composite.py:cpu as configured (its own steps and schedule)", {}),
-  "constant": ("Adam 1e-3, constant rate (the cpu recipe before)", _CONSTANT),
-  "cosine": ("warm-up 200, cosine to the budget's end, peak 1e-3", _COSINE),
+  "constant": (
+    "1 x 1024, Adam 1e-3 at a constant rate (the cpu recipe before)",
+    {**_size(1, 1024), **_CONSTANT},
+  ),
+  "cosine": (
+    "1 x 1024, warm-up 200, cosine to the budget's end, peak 1e-3",
+    {**_size(1, 1024), **_COSINE},
+  ),
   "cosine_2e-3": (
-    "cosine, peak 2e-3",
-    {**_COSINE, "optim.learning_rate": 2e-3},
+    "1 x 1024, cosine, peak 2e-3",
+    {**_size(1, 1024), **_COSINE, "optim.learning_rate": 2e-3},
   ),
   "cosine_5e-4": (
-    "cosine, peak 5e-4",
-    {**_COSINE, "optim.learning_rate": 5e-4},
+    "1 x 1024, cosine, peak 5e-4",
+    {**_size(1, 1024), **_COSINE, "optim.learning_rate": 5e-4},
   ),
   "cosine_noclip": (
-    "cosine, peak 1e-3, no gradient clipping (clip_norm 1e9)",
-    {**_COSINE, "optim.clip_norm": 1e9},
+    "1 x 1024, cosine, peak 1e-3, no gradient clipping (clip_norm 1e9)",
+    {**_size(1, 1024), **_COSINE, "optim.clip_norm": 1e9},
   ),
-  "2x512": (
-    "2 x 512 units, cosine, peak 1e-3",
-    {**_COSINE, "model.hidden": 512, "model.num_layers": 2},
+  "1x1536": ("1 x 1536, cosine, peak 1e-3", {**_size(1, 1536), **_COSINE}),
+  "1x2048": ("1 x 2048, cosine, peak 1e-3", {**_size(1, 2048), **_COSINE}),
+  "2x512": ("2 x 512, cosine, peak 1e-3", {**_size(2, 512), **_COSINE}),
+  "2x768": ("2 x 768, cosine, peak 1e-3", {**_size(2, 768), **_COSINE}),
+  "3x512": ("3 x 512, cosine, peak 1e-3", {**_size(3, 512), **_COSINE}),
+  "2x512_batch32": (
+    "2 x 512, batch 32, cosine, peak 1e-3",
+    {**_size(2, 512), **_COSINE, "train.batch_size": 32},
   ),
-  "1x2048": (
-    "1 x 2048 units, cosine, peak 1e-3",
-    {**_COSINE, "model.hidden": 2048},
+  "2x512_bf16": (
+    "2 x 512, bfloat16 matmul inputs, cosine, peak 1e-3",
+    {**_size(2, 512), **_COSINE, "model.matmul_dtype": "bfloat16"},
   ),
-  "1x1536": (
-    "1 x 1536 units, cosine, peak 1e-3",
-    {**_COSINE, "model.hidden": 1536},
-  ),
-  "batch32": (
-    "batch 32, cosine, peak 1e-3",
-    {**_COSINE, "train.batch_size": 32},
-  ),
-  "bf16": (
-    "bfloat16 matmul inputs, cosine, peak 1e-3",
-    {**_COSINE, "model.matmul_dtype": "bfloat16"},
-  ),
-  "copy": (
-    "the copy hand-off, cosine, peak 1e-3",
-    {**_COSINE, "model.handoff": "copy"},
+  "2x512_copy": (
+    "2 x 512, the copy hand-off, cosine, peak 1e-3",
+    {**_size(2, 512), **_COSINE, "model.handoff": "copy"},
   ),
 }
 EVALUATIONS = 8  # validation points per curve
@@ -111,7 +117,7 @@ def recipe_config(
   planned for `steps` (what the machine reaches in the budget): a schedule
   sized to the budget ends there, and the evaluations spread over them.
   Other recipes may run past `steps`: only the budget stops them.
-  `scale="quick"` puts the changes on the tiny model, for tests."""
+  `scale="quick"` puts the changes but the size on the tiny model (tests)."""
   if name not in RECIPES:
     raise ValueError(
       f"Unknown recipe {name!r}; choose from {', '.join(RECIPES)}."
@@ -121,6 +127,8 @@ def recipe_config(
   steps = max(int(steps), 10)
   config = composite.get_config(scale)
   for dotted, value in RECIPES[name][1].items():
+    if scale == "quick" and dotted in _size(0, 0):
+      continue  # tests: the tiny model takes the rest of the changes
     group, field = dotted.split(".")
     if value == BUDGET:
       value = config.train.num_steps = steps
@@ -281,12 +289,14 @@ def to_markdown(data: dict) -> str:
   first = rows[0]["valid_future_ce"] if rows else 0.0
   lines = [
     f"Budget {data['minutes']:g} minutes of training per recipe on "
-    f"{data['machine']['cpu']} ({data['machine']['cores']} cores); "
-    f"composite.py:{data['scale']} with each row's changes; validation "
-    f"future cross entropy in nats/frame ({data['valid_sequences']:,} "
-    "sequences) at the budget's end.",
+    f"{data['machine']['cpu']} ({data['machine']['cores']} cores). Each "
+    f"recipe: the composite model of `composite.py:{data['scale']}` (its "
+    "data and initialisation; batch 16 unless the row says) at the row's size "
+    "and schedule; "
+    "validation future cross entropy in nats/frame "
+    f"({data['valid_sequences']:,} sequences) when the budget ended.",
     "",
-    "| recipe | changes | steps/s | steps | valid future CE | vs "
+    "| recipe | what it is | steps/s | steps | valid future CE | vs "
     f"{rows[0]['name'] if rows else '-'} | test future CE |",
     "|---|---|---|---|---|---|---|",
   ]
@@ -298,6 +308,7 @@ def to_markdown(data: dict) -> str:
       f"{r['valid_future_ce'] - first:+.1f} | "
       + (f"**{test:.1f}** |" if test is not None else "not read |")
     )
+  lines += ["", *data["notes"]] if data.get("notes") else []
   return "\n".join(lines) + "\n"
 
 

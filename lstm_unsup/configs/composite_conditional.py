@@ -11,7 +11,8 @@ steps; `python -m experiments.table2 --scale=cpu --columns=mnist
 --rows=composite_conditional,composite_conditional_generated`): trained on
 true frames, 32.3 minutes per seed and 668.6 ± 13.0 nats/frame run free
 (328.1 fed true frames); trained on its own predictions, 48.6 minutes and
-460.2 ± 4.6.
+460.2 ± 4.6. Recipe then: Adam 1e-3 at a constant rate; `:cpu` now
+warms up and decays (docs/time_to_quality.md).
 """
 
 from lstm_unsup.configs import default

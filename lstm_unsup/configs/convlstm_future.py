@@ -11,7 +11,9 @@ FC-LSTM. Frames as grids of 4x4 patches; scales as in
 Measured on 2 CPU cores: `:quick` took 21.2 s per run, start to end (on
 cores shared with other jobs). At `:cpu` size, a 5-minute budget (`python
 -m experiments.convlstm --scale=cpu --workdir=runs/convlstm
---train_seconds=300`, docs/convlstm.md) reached 462 steps (about 1.5
+--train_seconds=300`, docs/convlstm.md;
+recipe then: Adam 1e-3 at a constant rate, now after a 200-step
+warm-up) reached 462 steps (about 1.5
 steps/s) and 558.8 nats of future cross entropy per frame, against 471.9
 for the FC-LSTM future predictor (2 x 512 units) in the same 5 minutes;
 the full `:cpu` run (2,000 steps, about 22 minutes at that rate) and

@@ -7,8 +7,9 @@
 Measured on 2 CPU cores (AMD EPYC) as the Table 2 cell (2 x 512 units,
 batch 16, 4,000 steps; `python -m experiments.table2 --scale=cpu
 --columns=mnist --rows=future`): 17.0 minutes per seed, test future cross
-entropy 459.0 ± 1.0 nats/frame over seeds 0 and 1. Not run alone at `:cpu`
-scale (1 x 1024 units, 8,000 steps).
+entropy 459.0 ± 1.0 nats/frame over seeds 0 and 1 (recipe then: Adam 1e-3
+at a constant rate). Not run alone at `:cpu` scale (2 x 512 units, 25,000
+steps under a warm-up and a cosine: docs/time_to_quality.md).
 """
 
 from lstm_unsup.configs import default

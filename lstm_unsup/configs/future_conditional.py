@@ -11,7 +11,8 @@ steps; `python -m experiments.table2 --scale=cpu --columns=mnist
 frames, 32.6 minutes per seed and 658.8 ± 5.6 nats/frame run free (327.2
 fed true frames); trained on its own predictions
 (`--config.model.conditioning_in_training=generated`), 42.3 minutes and
-465.3 ± 0.0. Why: docs/replication.md.
+465.3 ± 0.0. Why: docs/replication.md. Recipe then: Adam 1e-3 at a
+constant rate; `:cpu` now warms up and decays (docs/time_to_quality.md).
 """
 
 from lstm_unsup.configs import default

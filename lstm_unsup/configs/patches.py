@@ -16,7 +16,8 @@ against 302.4 for repeating the last input frame
 (docs/replication.md#the-patches-column).
 On the earlier photo stand-in (`--config.data.patch_source=standin`):
 about 16.5 minutes per seed, 183.1 ± 19.6. Not comparable with the
-paper's number: other data.
+paper's number: other data. Recipe then: Adam 1e-3 at a constant rate;
+`:cpu` now warms up and decays (docs/time_to_quality.md).
 """
 
 from lstm_unsup.configs import default

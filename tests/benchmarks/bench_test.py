@@ -26,6 +26,25 @@ def test_benchmark_at_tiny_size_checks_equal_losses():
     np.testing.assert_allclose(impl["fraction_of_peak"], gflops / 100.0)
 
 
+def test_stacked_layers_compute_the_same_loss_as_flax():
+  # Two layers in every stack: Flax's RNNs hand each layer's carry to the
+  # decoder layer above it, as ours; bench() raises if the losses differ.
+  result = train_step.bench(
+    H=8, B=2, steps=1, peak=100.0, use_torch=False, num_layers=2
+  )
+  assert result["layers"] == 2
+  np.testing.assert_allclose(
+    result["flax"]["first_loss"], result["ours"]["first_loss"], 1e-5
+  )
+  one, two = (train_step.flops_per_step(8, 2, L) for L in (1, 2))
+  assert two - one == 3 * 2 * 2 * 2 * 30 * 8 * 32  # 3 x 2B x 2 x 30 x H x 4H
+  assert result["gflop_per_step"] == two / 1e9
+  markdown = train_step.to_markdown(
+    {"results": [result], "peak_gflops": 100.0, "ours_adam": "in one pass"}
+  )
+  assert "| H | layers | batch |" in markdown and "| 8 | 2 | 2 |" in markdown
+
+
 def test_benchmark_times_one_implementation_alone():
   result = train_step.bench(
     H=8, B=2, steps=1, peak=100.0, use_torch=False, impls=("flax",)

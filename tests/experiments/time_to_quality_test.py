@@ -113,6 +113,14 @@ def test_recipe_configs():
   assert constant.train.num_steps > 2400  # only the budget stops it
   wide = ttq.recipe_config("2x512", 15, 2400)
   assert (wide.model.num_layers, wide.model.hidden) == (2, 512)
+  # Every recipe names its size: it stays put when the cpu default moves.
+  for name, (_, changes) in ttq.RECIPES.items():
+    if name != "cpu":
+      assert {"model.hidden", "model.num_layers"} <= set(changes), name
+  narrow = ttq.recipe_config("cosine", 15, 2400)
+  assert (narrow.model.num_layers, narrow.model.hidden) == (1, 1024)
+  tiny = ttq.recipe_config("2x512", 15, 2400, scale="quick")
+  assert tiny.model.hidden == 32 and tiny.optim.decay_steps == 2400
   cpu = ttq.recipe_config("cpu", 60, 18_000)  # as configured: its own steps
   assert cpu.train.num_steps == 25_000 and cpu.optim.decay_steps == -1
   assert cpu.train.eval_every_steps == 2_250  # 18,000 / 8, in fifties
@@ -143,7 +151,7 @@ def test_step_rates_only_times_the_recipes_and_trains_nothing(tmp_path):
     # steps/s is rounded to 3 decimals in the file: the floor may move by 1.
     budget = row["steps_per_sec"] * 60 * MINUTES
     assert abs(row["steps_in_budget"] - budget) <= 1
-  assert "| 2x512 | 2 x 512 units" in done.stdout
+  assert "| 2x512 | 2 x 512, cosine" in done.stdout
   assert sorted(os.listdir(tmp_path)) == [
     "time_to_quality_step_rates.json",
     "time_to_quality_step_rates.md",
