@@ -294,7 +294,8 @@ def to_markdown(data: dict) -> str:
     "data and initialisation; batch 16 unless the row says) at the row's size "
     "and schedule; "
     "validation future cross entropy in nats/frame "
-    f"({data['valid_sequences']:,} sequences) when the budget ended.",
+    f"({data['valid_sequences']:,} sequences) at the run's end (its last "
+    "step, or the budget's end).",
     "",
     "| recipe | what it is | steps/s | steps | valid future CE | vs "
     f"{rows[0]['name'] if rows else '-'} | test future CE |",

@@ -5,11 +5,14 @@ nats/frame of future cross entropy at 2 x 2048 units).
   python -m lstm_unsup.main --config=lstm_unsup/configs/composite.py:cpu \
       --workdir=runs/composite_cpu
 
-Measured on 2 CPU cores (AMD EPYC): `:cpu` (1 x 1024 units, batch 16, 8,000
-steps) took 47.6 minutes with evaluations and reached a test future cross
-entropy of 430.7 nats/frame (reconstruction 317.3; SSE 108.5 per frame,
-SSIM 0.650). As the Table 2 cell (2 x 512 units, 4,000 steps): 24.7 minutes
-per seed, 451.7 ± 2.3. `:quick` takes seconds.
+Measured on 2 CPU cores (AMD EPYC): `:cpu` (2 x 512 units, batch 16, 25,000
+steps of Adam 1e-3 after a 200-step warm-up, then a cosine to zero) trained
+for 52.4 minutes (54.9 with evaluations) and reached a test future cross
+entropy of 384.4 nats/frame (reconstruction 300.8; SSE 97.1 per frame, SSIM
+0.714), run as `python -m experiments.time_to_quality --minutes=60
+--recipes=cpu --test=cpu` (the same steps; docs/time_to_quality.md). As the
+Table 2 cell (2 x 512 units, 4,000 steps, Adam 1e-3 at a constant rate, the
+recipe before): 24.7 minutes per seed, 451.7 ± 2.3. `:quick` takes seconds.
 """
 
 from lstm_unsup.configs import default
