@@ -132,11 +132,6 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
       f"--workdir={workdir}",
       "--config.data.source=offline",
       f"--config.data.data_dir={tmp_path / 'data'}",
-      # A validation set to make that keeps start-up going for seconds
-      # after "JAX devices", longer than this test may take to read that
-      # line on busy cores (the whole quick run took 2 s and once ended
-      # before the signal came).
-      "--config.eval.num_valid_sequences=50000",
     ],
     cwd=ROOT,
     stderr=subprocess.PIPE,
