@@ -101,6 +101,10 @@ RECIPES = {
     "2 x 512, bfloat16 matmul inputs, cosine, peak 1e-3",
     {**_size(2, 512), **_COSINE, "model.matmul_dtype": "bfloat16"},
   ),
+  "2x512_noclip": (
+    "2 x 512, cosine, peak 1e-3, no gradient clipping (clip_norm 1e9)",
+    {**_size(2, 512), **_COSINE, "optim.clip_norm": 1e9},
+  ),
   "2x512_copy": (
     "2 x 512, the copy hand-off, cosine, peak 1e-3",
     {**_size(2, 512), **_COSINE, "model.handoff": "copy"},
