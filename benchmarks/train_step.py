@@ -54,7 +54,7 @@ import numpy as np
 import optax
 from absl import flags
 
-from lstm_unsup import cli, losses, train, training_step
+from lstm_unsup import cli, hardware, losses, train, training_step
 from lstm_unsup.configs import composite
 from lstm_unsup.optim import fused_adam
 
@@ -131,21 +131,10 @@ def versions(*packages: str) -> dict:
 
 
 def cpu() -> dict:
-  """The CPU's model name and whether it has AVX-512 (from /proc/cpuinfo,
-  where there is one), and the cores this process may run on."""
-  info = {"model": None, "avx512": None}
-  if os.path.exists("/proc/cpuinfo"):
-    with open("/proc/cpuinfo") as f:
-      lines = f.read().splitlines()
-    for line in lines:
-      key, _, value = line.partition(":")
-      if key.strip() == "model name" and info["model"] is None:
-        info["model"] = value.strip()
-      if key.strip() == "flags" and info["avx512"] is None:
-        info["avx512"] = "avx512f" in value.split()
-  affinity = getattr(os, "sched_getaffinity", None)
-  info["cores"] = len(affinity(0)) if affinity else os.cpu_count()
-  return info
+  """The CPU's model name, whether it has AVX-512, and the cores this
+  process may run on (`lstm_unsup.hardware`)."""
+  info = hardware.cpu()
+  return {"model": info.model, "avx512": info.avx512, "cores": info.cores}
 
 
 def write_results(output: str, data: dict, renderer: str) -> None:

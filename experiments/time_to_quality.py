@@ -32,7 +32,6 @@ docs/time_to_quality.md publishes the sweep and its confirmation.
 
 import json
 import os
-import platform
 import time
 
 import matplotlib
@@ -40,7 +39,14 @@ import numpy as np
 from absl import flags
 
 from experiments import results
-from lstm_unsup import cli, files, input_pipeline, models, training_step
+from lstm_unsup import (
+  cli,
+  files,
+  hardware,
+  input_pipeline,
+  models,
+  training_step,
+)
 from lstm_unsup.configs import composite, default
 from lstm_unsup.run import metrics_io
 
@@ -244,20 +250,12 @@ def train_recipe(name, minutes: float, workdir: str, test: bool, scale="cpu"):
 
 def machine() -> dict:
   """The CPU that ran, and whether it has native bfloat16 instructions."""
-  model, flags_line = platform.processor() or "unknown", ""
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name") and model in ("unknown", "x86_64"):
-          model = line.split(":", 1)[1].strip()
-        if line.startswith(("flags", "Features")) and not flags_line:
-          flags_line = line
-  except OSError:
-    pass
-  native = [
-    f for f in ("avx512_bf16", "amx_bf16", "bf16") if f in flags_line.split()
-  ]
-  return {"cpu": model, "cores": os.cpu_count(), "native_bf16": native}
+  info = hardware.cpu()
+  return {
+    "cpu": info.model,
+    "cores": info.cores,
+    "native_bf16": info.native_bf16,
+  }
 
 
 def step_rates_markdown(data: dict) -> str:

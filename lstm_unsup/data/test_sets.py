@@ -123,16 +123,20 @@ def _write_set(path: Path, digits, shape, params, split: str) -> None:
   """Generates chunk by chunk into a temporary file, then renames it."""
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = path.with_name(path.name + f".partial{os.getpid()}")
-  out = np.lib.format.open_memmap(partial, "w+", np.uint8, shape)
   options = dict(params, stream=split)
   seed = options.pop("seed")
-  for index, first in enumerate(range(0, shape[0], CHUNK)):
-    frames = generate(digits, seed, CHUNK, index=index, **options)
-    count = min(CHUNK, shape[0] - first)
-    out[first : first + count] = np.rint(frames[:count] * 255)
-  out.flush()
-  del out
-  checksums.write(checksums.sidecar(path), {path.name: partial})
+  try:  # interrupted (Ctrl-C) or failed: no half-made set is left behind
+    out = np.lib.format.open_memmap(partial, "w+", np.uint8, shape)
+    for index, first in enumerate(range(0, shape[0], CHUNK)):
+      frames = generate(digits, seed, CHUNK, index=index, **options)
+      count = min(CHUNK, shape[0] - first)
+      out[first : first + count] = np.rint(frames[:count] * 255)
+    out.flush()
+    del out
+    checksums.write(checksums.sidecar(path), {path.name: partial})
+  except BaseException:
+    partial.unlink(missing_ok=True)
+    raise
   os.replace(partial, path)
 
 

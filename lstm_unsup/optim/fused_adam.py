@@ -41,7 +41,6 @@ import fcntl
 import functools
 import hashlib
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -51,7 +50,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from lstm_unsup import files
+from lstm_unsup import files, hardware
 from lstm_unsup.data import checksums
 
 SOURCE = Path(__file__).with_name("fused_adam.cc")
@@ -89,17 +88,6 @@ def _compiler() -> str | None:
   return None
 
 
-def _cpu_identity() -> str:
-  """Model and instruction-set flags: what -march=native compiled for."""
-  try:
-    text = Path("/proc/cpuinfo").read_text()
-  except OSError:
-    return platform.machine() + platform.processor()
-  wanted = ("model name", "flags", "Features", "CPU part")
-  lines = [ln for ln in text.splitlines() if ln.startswith(wanted)]
-  return platform.machine() + "\n".join(dict.fromkeys(lines))
-
-
 def _library_path(compiler: str) -> Path:
   version = subprocess.run(
     [compiler, "--version"], capture_output=True, text=True, check=False
@@ -111,7 +99,7 @@ def _library_path(compiler: str) -> Path:
     version.encode(),
     " ".join(_FLAGS).encode(),
     jax.__version__.encode(),
-    _cpu_identity().encode(),
+    hardware.cpu().identity.encode(),
   ):
     key.update(part)
   return cache_dir() / f"fused_adam-{key.hexdigest()[:16]}.so"

@@ -230,3 +230,23 @@ def test_a_cache_that_fails_its_checksum_is_regenerated_with_a_warning(
   with caplog.at_level(logging.WARNING):  # now whole: loaded without a word
     test_sets.fixed_test_set(10, source="offline", cache_dir=tmp_path)
   assert not [r for r in caplog.records if r.levelno >= 30]
+
+
+def test_an_interrupted_generation_leaves_no_partial_file(
+  tmp_path, monkeypatch
+):
+  made = []
+
+  def interrupted_after_one_chunk(*args, **kwargs):
+    if made:
+      raise KeyboardInterrupt  # Ctrl-C while the second chunk is made
+    made.append(1)
+    return generate(*args, **kwargs)
+
+  monkeypatch.setattr(test_sets, "generate", interrupted_after_one_chunk)
+  with pytest.raises(KeyboardInterrupt):
+    test_sets.fixed_test_set(250, source="offline", cache_dir=tmp_path)
+  assert made and list(tmp_path.iterdir()) == []
+  monkeypatch.undo()
+  frames = test_sets.fixed_test_set(250, source="offline", cache_dir=tmp_path)
+  assert frames.shape[0] == 250
