@@ -123,6 +123,10 @@ def test_recipe_configs():
   assert tiny.model.hidden == 32 and tiny.optim.decay_steps == 2400
   cpu = ttq.recipe_config("cpu", 60, 18_000)  # as configured: its own steps
   assert cpu.train.num_steps == 25_000 and cpu.optim.decay_steps == -1
+  noclip = ttq.recipe_config("cpu_noclip", 60, 18_000)
+  assert noclip.optim.clip_norm == 1e9 and cpu.optim.clip_norm == 1.0
+  noclip.optim.clip_norm = cpu.optim.clip_norm  # its one change from :cpu
+  assert noclip.to_dict() == cpu.to_dict()
   assert cpu.train.eval_every_steps == 2_250  # 18,000 / 8, in fifties
   with pytest.raises(ValueError, match="Unknown recipe 'nope'"):
     ttq.recipe_config("nope", 15, 2400)
