@@ -336,7 +336,7 @@ def torch_peer(
 ):
   import torch  # noqa: PLC0415
 
-  torch.set_num_threads(os.cpu_count() or 1)
+  torch.set_num_threads(hardware.cpu().cores)  # the cores the table names
   enc, decs, heads = torch_modules(H, ours_params, num_layers, device)
   modules = torch.nn.ModuleList([enc, *decs.values(), *heads.values()])
   opt = torch.optim.Adam(modules.parameters(), lr=1e-3)
